@@ -1,0 +1,64 @@
+"""The one exception hierarchy of spanledger.
+
+Every error a user can cause or fix derives from :class:`SpanledgerError`, and its message is a
+sentence that says what to do. Foreign errors (SQLAlchemy, psycopg, YAML, Stripe) are translated at
+the boundary with ``raise ... from exc`` so callers never need to import those libraries::
+
+    SpanledgerError
+    ├── ConfigurationError        bad database URL, bad setting
+    ├── InvalidEventError         a usage event breaks the contract (carries ``reason``)
+    ├── InvalidMeterError         a meter filter or aggregation that cannot be computed
+    ├── NotFoundError             unknown customer, meter, invoice …
+    ├── ConflictError             the thing already exists / the state forbids the change
+    │   └── ImmutableInvoiceError a finalized invoice cannot change
+    └── StorageUnavailableError   the database cannot be reached; retry later
+"""
+
+from __future__ import annotations
+
+__all__ = [
+    "ConfigurationError",
+    "ConflictError",
+    "ImmutableInvoiceError",
+    "InvalidEventError",
+    "InvalidMeterError",
+    "NotFoundError",
+    "SpanledgerError",
+    "StorageUnavailableError",
+]
+
+
+class SpanledgerError(Exception):
+    """Base class of every error spanledger raises on purpose."""
+
+
+class ConfigurationError(SpanledgerError, ValueError):
+    """A setting (argument or environment variable) has a value spanledger cannot use."""
+
+
+class InvalidEventError(SpanledgerError, ValueError):
+    """A usage event breaks the contract; ``reason`` says how, in one sentence."""
+
+    def __init__(self, reason: str) -> None:
+        super().__init__(reason)
+        self.reason = reason
+
+
+class InvalidMeterError(SpanledgerError, ValueError):
+    """A meter definition (filter, aggregation, field) cannot be computed."""
+
+
+class NotFoundError(SpanledgerError, LookupError):
+    """The named object does not exist."""
+
+
+class ConflictError(SpanledgerError):
+    """The object already exists, or its state forbids the change."""
+
+
+class ImmutableInvoiceError(ConflictError):
+    """A finalized invoice never changes; corrections are new documents."""
+
+
+class StorageUnavailableError(SpanledgerError):
+    """The database could not be reached or is locked; the operation may be retried."""

@@ -1,0 +1,195 @@
+"""The usage event: the contract between the exporter (spans) and billing (money).
+
+One immutable record per billable LLM call. It is plain data: the exporter builds it from a span,
+``spanledger events import`` builds it from a JSON line, and :func:`spanledger.billing.ingest.ingest`
+stores it. Token counts follow the OpenTelemetry GenAI conventions *after* normalisation:
+
+- ``input_tokens`` is the total input, cached tokens included;
+- ``cache_read_input_tokens`` / ``cache_write_input_tokens`` are parts of ``input_tokens``;
+- ``output_tokens`` includes ``reasoning_tokens``.
+
+A count that the source did not report is ``None`` (stored as NULL), never 0.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import json
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
+from typing import Any
+
+from spanledger.billing.errors import InvalidEventError
+
+__all__ = [
+    "DEFAULT_EVENT_NAME",
+    "MAX_DEDUPE_KEY_LENGTH",
+    "MAX_TEXT_LENGTH",
+    "TOKEN_FIELDS",
+    "UNATTRIBUTED_CUSTOMER",
+    "UsageEvent",
+    "event_from_json",
+    "event_to_json",
+    "parse_timestamp",
+    "validate_event",
+]
+
+DEFAULT_EVENT_NAME = "gen_ai.call"
+
+#: Events whose span named no customer are stored under this reserved external id, never dropped.
+#: The name cannot be created as a regular customer (it contains characters customer ids may not).
+UNATTRIBUTED_CUSTOMER = "(unattributed)"
+
+TOKEN_FIELDS: tuple[str, ...] = (
+    "input_tokens",
+    "cache_read_input_tokens",
+    "cache_write_input_tokens",
+    "output_tokens",
+    "reasoning_tokens",
+)
+
+MAX_DEDUPE_KEY_LENGTH = 512
+MAX_TEXT_LENGTH = 256
+# A single LLM call above ten billion tokens is a bug in the producer, not usage.
+MAX_TOKENS = 10_000_000_000
+
+_TEXT_FIELDS = (
+    "event_name",
+    "customer_external_id",
+    "provider",
+    "operation",
+    "request_model",
+    "response_model",
+    "response_id",
+)
+
+
+@dataclass(frozen=True, slots=True)
+class UsageEvent:
+    """One billable LLM call, normalised. See the module docstring for the token rules."""
+
+    dedupe_key: str
+    occurred_at: datetime
+    customer_external_id: str | None = None
+    event_name: str = DEFAULT_EVENT_NAME
+    provider: str | None = None
+    operation: str | None = None
+    request_model: str | None = None
+    response_model: str | None = None
+    response_id: str | None = None
+    input_tokens: int | None = None
+    cache_read_input_tokens: int | None = None
+    cache_write_input_tokens: int | None = None
+    output_tokens: int | None = None
+    reasoning_tokens: int | None = None
+    trace_id: str | None = None
+    span_id: str | None = None
+    metadata: Mapping[str, Any] = field(default_factory=dict)
+
+    @property
+    def model(self) -> str | None:
+        """The model that served the call: the response model, else the requested one."""
+        return self.response_model or self.request_model
+
+    @property
+    def total_tokens(self) -> int | None:
+        """Input plus output, or ``None`` when neither was reported."""
+        if self.input_tokens is None and self.output_tokens is None:
+            return None
+        return (self.input_tokens or 0) + (self.output_tokens or 0)
+
+
+def validate_event(event: UsageEvent) -> None:
+    """Raise :class:`InvalidEventError` with the first reason ``event`` breaks the contract."""
+    if not isinstance(event.dedupe_key, str) or not event.dedupe_key.strip():
+        raise InvalidEventError("dedupe_key is empty; every event needs a unique dedupe key")
+    if len(event.dedupe_key) > MAX_DEDUPE_KEY_LENGTH:
+        raise InvalidEventError(f"dedupe_key is longer than {MAX_DEDUPE_KEY_LENGTH} characters")
+    if not isinstance(event.occurred_at, datetime):
+        raise InvalidEventError("occurred_at must be a datetime")
+    if event.occurred_at.tzinfo is None or event.occurred_at.utcoffset() is None:
+        raise InvalidEventError("occurred_at has no timezone; give it in UTC (e.g. 2026-11-01T12:00:00Z)")
+    for name in _TEXT_FIELDS:
+        value = getattr(event, name)
+        if value is None:
+            continue
+        if not isinstance(value, str):
+            raise InvalidEventError(f"{name} must be a string, not {type(value).__name__}")
+        if len(value) > MAX_TEXT_LENGTH:
+            raise InvalidEventError(f"{name} is longer than {MAX_TEXT_LENGTH} characters")
+    if not event.event_name:
+        raise InvalidEventError("event_name is empty")
+    if event.customer_external_id is not None and not event.customer_external_id.strip():
+        raise InvalidEventError("customer_external_id is blank; leave it out for unattributed usage")
+    for name in TOKEN_FIELDS:
+        value = getattr(event, name)
+        if value is None:
+            continue
+        if isinstance(value, bool) or not isinstance(value, int):
+            raise InvalidEventError(f"{name} must be a whole number, not {value!r}")
+        if value < 0:
+            raise InvalidEventError(f"{name} is negative ({value})")
+        if value > MAX_TOKENS:
+            raise InvalidEventError(f"{name} is absurdly large ({value} > {MAX_TOKENS})")
+    _require_part_of("cache_read_input_tokens", "input_tokens", event)
+    _require_part_of("cache_write_input_tokens", "input_tokens", event)
+    _require_part_of("reasoning_tokens", "output_tokens", event)
+    if (
+        event.input_tokens is not None
+        and (event.cache_read_input_tokens or 0) + (event.cache_write_input_tokens or 0) > event.input_tokens
+    ):
+        raise InvalidEventError("cache read plus cache write tokens exceed input_tokens, which includes them")
+    if not isinstance(event.metadata, Mapping):
+        raise InvalidEventError("metadata must be a JSON object")
+
+
+def _require_part_of(part: str, whole: str, event: UsageEvent) -> None:
+    part_value, whole_value = getattr(event, part), getattr(event, whole)
+    if part_value is not None and whole_value is not None and part_value > whole_value:
+        raise InvalidEventError(f"{part} ({part_value}) exceeds {whole} ({whole_value}), which includes it")
+
+
+def parse_timestamp(value: object, field_name: str = "timestamp") -> datetime:
+    """Parse an ISO 8601 timestamp with a timezone (``Z`` allowed) into an aware UTC datetime."""
+    if isinstance(value, datetime):
+        parsed = value
+    elif isinstance(value, str):
+        try:
+            parsed = datetime.fromisoformat(value.replace("Z", "+00:00").replace("z", "+00:00"))
+        except ValueError as exc:
+            raise InvalidEventError(f"{field_name} {value!r} is not an ISO 8601 timestamp") from exc
+    else:
+        raise InvalidEventError(f"{field_name} must be an ISO 8601 string, not {type(value).__name__}")
+    if parsed.tzinfo is None:
+        raise InvalidEventError(f"{field_name} {value!r} has no timezone; add Z for UTC")
+    return parsed.astimezone(UTC)
+
+
+_FIELD_NAMES = frozenset(f.name for f in dataclasses.fields(UsageEvent))
+
+
+def event_from_json(data: object) -> UsageEvent:
+    """Build and validate an event from a decoded JSON object (one line of an events file)."""
+    if not isinstance(data, dict):
+        raise InvalidEventError("an event must be a JSON object")
+    unknown = sorted(set(data) - _FIELD_NAMES)
+    if unknown:
+        raise InvalidEventError(f"unknown field(s) {', '.join(unknown)}")
+    missing = [name for name in ("dedupe_key", "occurred_at") if data.get(name) is None]
+    if missing:
+        raise InvalidEventError(f"missing required field(s) {', '.join(missing)}")
+    values = dict(data)
+    values["occurred_at"] = parse_timestamp(values["occurred_at"], "occurred_at")
+    values["metadata"] = values.get("metadata") or {}
+    event = UsageEvent(**values)
+    validate_event(event)
+    return event
+
+
+def event_to_json(event: UsageEvent) -> dict[str, Any]:
+    """The JSON form of ``event`` that :func:`event_from_json` reads back unchanged."""
+    data = {f.name: getattr(event, f.name) for f in dataclasses.fields(UsageEvent)}
+    data["occurred_at"] = event.occurred_at.astimezone(UTC).isoformat().replace("+00:00", "Z")
+    data["metadata"] = json.loads(json.dumps(dict(event.metadata), default=str))
+    return data
