@@ -102,6 +102,8 @@ class UsageEvent:
 
 def validate_event(event: UsageEvent) -> None:
     """Raise :class:`InvalidEventError` with the first reason ``event`` breaks the contract."""
+    if not isinstance(event, UsageEvent):
+        raise InvalidEventError(f"expected a UsageEvent, got {type(event).__name__}")
     if not isinstance(event.dedupe_key, str) or not event.dedupe_key.strip():
         raise InvalidEventError("dedupe_key is empty; every event needs a unique dedupe key")
     if len(event.dedupe_key) > MAX_DEDUPE_KEY_LENGTH:
@@ -118,6 +120,8 @@ def validate_event(event: UsageEvent) -> None:
             raise InvalidEventError(f"{name} must be a string, not {type(value).__name__}")
         if len(value) > MAX_TEXT_LENGTH:
             raise InvalidEventError(f"{name} is longer than {MAX_TEXT_LENGTH} characters")
+        if "\x00" in value:
+            raise InvalidEventError(f"{name} contains a NUL character")
     if not event.event_name:
         raise InvalidEventError("event_name is empty")
     if event.customer_external_id is not None and not event.customer_external_id.strip():

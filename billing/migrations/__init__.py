@@ -1,1 +1,1 @@
-"""Placeholder until this package lands."""
+"""Alembic migrations of the ledger schema, shipped inside the package (``spanledger db upgrade``)."""

@@ -1,1 +1,1 @@
-"""Placeholder until this package lands."""
+"""One module per schema revision; never edit a revision that has landed, add a new one."""

@@ -1,0 +1,291 @@
+"""Storing usage events: idempotent, exactly once, one bad event never costs the good ones.
+
+:func:`ingest` is the one door into the ledger, used by the OTLP receivers, the in-process span
+exporter and ``spanledger events import``. It works inside the caller's transaction and does not
+commit: the caller commits, then acknowledges (so an acknowledged event is a durable event).
+
+What happens to a batch, in order:
+
+1. Each event is validated; a bad one is reported in :attr:`IngestResult.rejected` with its index
+   and reason, and the rest go on.
+2. Two records of the same call in one batch (same dedupe key) are merged (see below).
+3. The ``ingest_state`` row is locked, so ingest transactions are serialised and
+   ``usage_events.sequence`` grows in commit order.
+4. Unknown customers are created (external id only, currency USD; name and email can be set later
+   with ``spanledger customers create``). Events with no customer go to the reserved
+   :data:`~spanledger.billing.usage_event.UNATTRIBUTED_CUSTOMER` bucket.
+5. Events are inserted with ``ON CONFLICT (dedupe_key) DO NOTHING``.
+6. A conflict is a second record of a call already stored (a retried export, or two
+   instrumentations recording one call). It is merged into the stored event by
+   :func:`merge_event`: the stored values always win; the second record only fills what the
+   first lacked (NULL token counts, models, response id, new metadata keys) and may attribute an
+   unattributed event to its customer. So the most complete account of the call is kept, and the
+   result is the same in whichever order the two records arrive.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import json
+import logging
+from collections.abc import Iterable, Mapping, Sequence
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from typing import Any
+
+from sqlalchemy import Connection, select, update
+from sqlalchemy.dialects import postgresql, sqlite
+from sqlalchemy.orm import Session
+
+from spanledger.billing.db import storage_errors
+from spanledger.billing.errors import InvalidEventError
+from spanledger.billing.models import INGEST_STATE_ID, Customer, EventRecord, IngestState
+from spanledger.billing.usage_event import UNATTRIBUTED_CUSTOMER, UsageEvent, validate_event
+
+__all__ = ["IngestResult", "RejectedEvent", "ensure_customers", "ingest", "merge_event"]
+
+logger = logging.getLogger(__name__)
+
+# Fields a second record of the same call may fill in when the stored event has them NULL.
+_FILLABLE_FIELDS = (
+    "provider",
+    "operation",
+    "request_model",
+    "response_model",
+    "response_id",
+    "input_tokens",
+    "cache_read_input_tokens",
+    "cache_write_input_tokens",
+    "output_tokens",
+    "reasoning_tokens",
+)
+_EVENT_COLUMNS = tuple(f.name for f in dataclasses.fields(UsageEvent) if f.name != "metadata")
+
+
+@dataclass(frozen=True, slots=True)
+class RejectedEvent:
+    """An event that was not stored: its position in the batch, its key if it had one, and why."""
+
+    index: int
+    dedupe_key: str | None
+    reason: str
+
+
+@dataclass(frozen=True, slots=True)
+class IngestResult:
+    """What :func:`ingest` did with a batch. ``inserted + duplicates + merged + len(rejected)``
+    equals the batch size (in-batch repeats of one call count as duplicates or merges)."""
+
+    inserted: int = 0
+    duplicates: int = 0
+    merged: int = 0
+    rejected: tuple[RejectedEvent, ...] = ()
+    inserted_sequences: tuple[int, ...] = ()
+    merged_sequences: tuple[int, ...] = ()
+
+    @property
+    def accepted(self) -> int:
+        """Events now accounted for in the ledger (new, repeated or merged)."""
+        return self.inserted + self.duplicates + self.merged
+
+
+def merge_event(stored: UsageEvent, incoming: UsageEvent) -> UsageEvent | None:
+    """The stored event completed with what ``incoming`` adds, or ``None`` if it adds nothing.
+
+    Stored values always win; see the module docstring. A merge whose result would break the
+    contract (for example cache reads above the input count) is refused and ``None`` returned.
+    """
+    changes: dict[str, Any] = {}
+    if stored.customer_external_id is None and incoming.customer_external_id is not None:
+        changes["customer_external_id"] = incoming.customer_external_id
+    for name in _FILLABLE_FIELDS:
+        if getattr(stored, name) is None and getattr(incoming, name) is not None:
+            changes[name] = getattr(incoming, name)
+    new_keys = {k: v for k, v in incoming.metadata.items() if k not in stored.metadata}
+    if new_keys:
+        changes["metadata"] = {**stored.metadata, **new_keys}
+    if not changes:
+        return None
+    merged = dataclasses.replace(stored, **changes)
+    try:
+        validate_event(merged)
+    except InvalidEventError as exc:
+        logger.warning("not merging a second record of %s: %s", stored.dedupe_key, exc.reason)
+        return None
+    return merged
+
+
+def ingest(
+    session: Session, events: Sequence[UsageEvent], *, received_at: datetime | None = None
+) -> IngestResult:
+    """Store ``events`` exactly once, in the session's transaction (the caller commits).
+
+    Raises :class:`~spanledger.billing.errors.StorageUnavailableError` when the database is
+    down or locked (nothing is stored; retry), and never for a bad event.
+    """
+    received_at = received_at or datetime.now(UTC)
+    rejected: list[RejectedEvent] = []
+    unique: dict[str, UsageEvent] = {}
+    in_batch_duplicates = in_batch_merges = 0
+    for index, event in enumerate(events):
+        try:
+            validate_event(event)
+            metadata = _json_document(event.metadata)
+        except InvalidEventError as exc:
+            rejected.append(RejectedEvent(index, _dedupe_key_of(event), exc.reason))
+            continue
+        event = dataclasses.replace(event, metadata=metadata)
+        earlier = unique.get(event.dedupe_key)
+        if earlier is None:
+            unique[event.dedupe_key] = event
+            continue
+        merged = merge_event(earlier, event)
+        if merged is None:
+            in_batch_duplicates += 1
+        else:
+            unique[event.dedupe_key] = merged
+            in_batch_merges += 1
+    if not unique:
+        return IngestResult(duplicates=in_batch_duplicates, merged=in_batch_merges, rejected=tuple(rejected))
+
+    with storage_errors():
+        connection = session.connection()
+        _lock_ingest(connection, received_at)
+        customer_ids = ensure_customers(
+            connection,
+            {e.customer_external_id or UNATTRIBUTED_CUSTOMER for e in unique.values()},
+            received_at,
+        )
+        inserted = _insert_new(connection, list(unique.values()), customer_ids, received_at)
+        conflicting = [e for key, e in unique.items() if key not in inserted]
+        merged_sequences = _merge_into_stored(connection, conflicting, customer_ids)
+        connection.execute(
+            update(IngestState)
+            .where(IngestState.id == INGEST_STATE_ID)
+            .values(ingested_events=IngestState.ingested_events + len(inserted))
+        )
+    return IngestResult(
+        inserted=len(inserted),
+        duplicates=in_batch_duplicates + len(conflicting) - len(merged_sequences),
+        merged=in_batch_merges + len(merged_sequences),
+        rejected=tuple(rejected),
+        inserted_sequences=tuple(sorted(inserted.values())),
+        merged_sequences=tuple(merged_sequences),
+    )
+
+
+def _dedupe_key_of(event: object) -> str | None:
+    key = getattr(event, "dedupe_key", None)
+    return key if isinstance(key, str) else None
+
+
+def _json_document(metadata: Mapping[str, Any]) -> dict[str, Any]:
+    """``metadata`` as plain JSON that both databases store (PostgreSQL rejects NUL in JSONB)."""
+    try:
+        text = json.dumps(dict(metadata), default=str, allow_nan=False)
+    except (TypeError, ValueError) as exc:
+        raise InvalidEventError(f"metadata is not JSON-serialisable: {exc}") from exc
+    if "\\u0000" in text:
+        raise InvalidEventError("metadata contains a NUL character")
+    document: dict[str, Any] = json.loads(text)
+    return document
+
+
+def _lock_ingest(connection: Connection, now: datetime) -> None:
+    connection.execute(
+        update(IngestState).where(IngestState.id == INGEST_STATE_ID).values(last_ingest_at=now)
+    )
+
+
+def _dialect_insert(connection: Connection, table: Any) -> Any:
+    if connection.dialect.name == "postgresql":
+        return postgresql.insert(table)
+    return sqlite.insert(table)
+
+
+def ensure_customers(connection: Connection, external_ids: Iterable[str], now: datetime) -> dict[str, int]:
+    """Map external ids to customer ids, creating the customers that do not exist yet."""
+    wanted = sorted(set(external_ids))
+    found = _customer_ids(connection, wanted)
+    missing = [external_id for external_id in wanted if external_id not in found]
+    if missing:
+        statement = _dialect_insert(connection, Customer.__table__).on_conflict_do_nothing(
+            index_elements=["external_id"]
+        )
+        connection.execute(
+            statement,
+            [{"external_id": external_id, "currency": "USD", "created_at": now} for external_id in missing],
+        )
+        found.update(_customer_ids(connection, missing))
+    return found
+
+
+def _customer_ids(connection: Connection, external_ids: list[str]) -> dict[str, int]:
+    rows = connection.execute(
+        select(Customer.external_id, Customer.id).where(Customer.external_id.in_(external_ids))
+    )
+    return {external_id: customer_id for external_id, customer_id in rows}
+
+
+def _row(event: UsageEvent, customer_id: int, received_at: datetime) -> dict[str, Any]:
+    row = {name: getattr(event, name) for name in _EVENT_COLUMNS if name != "customer_external_id"}
+    row["customer_id"] = customer_id
+    row["received_at"] = received_at
+    row["metadata"] = event.metadata
+    return row
+
+
+def _insert_new(
+    connection: Connection, events: list[UsageEvent], customer_ids: dict[str, int], received_at: datetime
+) -> dict[str, int]:
+    """Insert what is new; return {dedupe_key: sequence} of the rows actually inserted."""
+    table = EventRecord.__table__
+    statement = (
+        _dialect_insert(connection, table)
+        .on_conflict_do_nothing(index_elements=["dedupe_key"])
+        .returning(table.c.dedupe_key, table.c.sequence)
+    )
+    rows = [
+        _row(e, customer_ids[e.customer_external_id or UNATTRIBUTED_CUSTOMER], received_at) for e in events
+    ]
+    result = connection.execute(statement, rows)
+    return {key: sequence for key, sequence in result}
+
+
+def _merge_into_stored(
+    connection: Connection, incoming: list[UsageEvent], customer_ids: dict[str, int]
+) -> list[int]:
+    if not incoming:
+        return []
+    table = EventRecord.__table__
+    # No row locks needed: the ingest lock already serialises every writer of usage_events.
+    stored_rows = connection.execute(
+        select(table, Customer.external_id.label("customer_external_id"))
+        .join(Customer, Customer.id == table.c.customer_id)
+        .where(table.c.dedupe_key.in_([e.dedupe_key for e in incoming]))
+    ).mappings()
+    stored_by_key = {row["dedupe_key"]: row for row in stored_rows}
+    merged_sequences: list[int] = []
+    for event in incoming:
+        row = stored_by_key.get(event.dedupe_key)
+        if row is None:  # pragma: no cover - the conflict row always exists under the ingest lock
+            continue
+        stored = _event_from_row(row)
+        merged = merge_event(stored, event)
+        if merged is None:
+            continue
+        values = _row(
+            merged, customer_ids[merged.customer_external_id or UNATTRIBUTED_CUSTOMER], row["received_at"]
+        )
+        for unchanged in ("dedupe_key", "received_at", "occurred_at", "trace_id", "span_id", "event_name"):
+            values.pop(unchanged)
+        connection.execute(update(table).where(table.c.sequence == row["sequence"]).values(values))
+        merged_sequences.append(row["sequence"])
+    return merged_sequences
+
+
+def _event_from_row(row: Mapping[str, Any]) -> UsageEvent:
+    values = {name: row[name] for name in _EVENT_COLUMNS if name != "customer_external_id"}
+    external_id = row["customer_external_id"]
+    values["customer_external_id"] = None if external_id == UNATTRIBUTED_CUSTOMER else external_id
+    return UsageEvent(metadata=dict(row["metadata"] or {}), **values)
