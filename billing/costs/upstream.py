@@ -1,0 +1,214 @@
+"""Upstream cost: what the provider charged the AI product for one call (pure, offline).
+
+Prices come from the ``genai-prices`` package (bundled data, no network) unless a user-supplied
+:class:`PriceOverride` for the provider and model, valid at the call's time, wins (negotiated rates,
+self-hosted models). Token mapping, exact:
+
+==========================  ========================================================================
+genai-prices ``Usage``      from our :class:`~spanledger.billing.usage_event.UsageEvent`
+==========================  ========================================================================
+``input_tokens``            ``input_tokens`` (both *include* cached tokens, so passed unchanged)
+``cache_read_tokens``       ``cache_read_input_tokens``
+``cache_write_tokens``      ``cache_write_input_tokens``
+``output_tokens``           ``output_tokens`` (includes reasoning, as providers bill it)
+``output_reasoning_tokens`` ``reasoning_tokens`` (a part of output, never added twice)
+==========================  ========================================================================
+
+An event without a model or token counts, or for a model neither source knows, gets ``None`` — an
+unknown cost, never 0 — and :class:`UpstreamCostCalculator` counts a warning for it, so margins can
+say how much usage they could not cost. Each result names its ``source`` (``genai-prices 0.2.3`` or
+``override:<provider>/<model>@<date>``), stored on the event so an invoice can be reproduced later.
+"""
+
+from __future__ import annotations
+
+import logging
+import warnings
+from collections import Counter
+from collections.abc import Iterable
+from dataclasses import dataclass
+from datetime import date, datetime
+from decimal import Decimal
+
+import genai_prices
+
+from spanledger.billing.pricing import InvalidPriceError, validate_unit_price
+from spanledger.billing.usage_event import UsageEvent
+
+__all__ = [
+    "COST_PLACES",
+    "GENAI_PRICES_SOURCE",
+    "PROVIDER_ALIASES",
+    "PriceOverride",
+    "UpstreamCost",
+    "UpstreamCostCalculator",
+    "genai_prices_provider",
+    "override_cost",
+]
+
+logger = logging.getLogger(__name__)
+
+#: Costs are stored with 12 decimal places (the ``ExactDecimal`` columns).
+COST_PLACES = 12
+_QUANTUM = Decimal(1).scaleb(-COST_PLACES)
+_MILLION = Decimal(1_000_000)
+
+GENAI_PRICES_SOURCE = f"genai-prices {genai_prices.__version__}"
+
+#: OpenTelemetry ``gen_ai.provider.name`` values (and older ``gen_ai.system`` ones) → genai-prices ids.
+PROVIDER_ALIASES: dict[str, str] = {
+    "gcp.gen_ai": "google",
+    "gcp.gemini": "google",
+    "gcp.vertex_ai": "google",
+    "vertex_ai": "google",
+    "gemini": "google",
+    "aws.bedrock": "aws",
+    "bedrock": "aws",
+    "az.ai.openai": "azure",
+    "azure.ai.openai": "azure",
+    "azure.ai.inference": "azure",
+    "mistral_ai": "mistral",
+    "x_ai": "x-ai",
+    "xai": "x-ai",
+}
+
+
+def genai_prices_provider(provider: str | None) -> str | None:
+    """The genai-prices provider id for an OpenTelemetry provider name (``None`` stays ``None``)."""
+    if provider is None:
+        return None
+    key = provider.strip().lower()
+    return PROVIDER_ALIASES.get(key, key)
+
+
+@dataclass(frozen=True, slots=True)
+class UpstreamCost:
+    """A call's cost in ``currency`` (``amount`` ``None``: unknown) and where the price came from."""
+
+    amount: Decimal | None
+    currency: str | None
+    source: str | None
+    reason: str | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class PriceOverride:
+    """User prices per million tokens for ``provider``/``model`` from ``valid_from`` on.
+
+    Cache reads and writes default to the input price and reasoning to the output price when not given.
+    """
+
+    provider: str
+    model: str
+    valid_from: date
+    input_per_million: Decimal
+    output_per_million: Decimal
+    cache_read_per_million: Decimal | None = None
+    cache_write_per_million: Decimal | None = None
+    reasoning_per_million: Decimal | None = None
+    currency: str = "USD"
+
+    def __post_init__(self) -> None:
+        for name in ("input_per_million", "output_per_million"):
+            object.__setattr__(self, name, validate_unit_price(getattr(self, name), name))
+        for name in ("cache_read_per_million", "cache_write_per_million", "reasoning_per_million"):
+            if getattr(self, name) is not None:
+                object.__setattr__(self, name, validate_unit_price(getattr(self, name), name))
+        if not self.provider or not self.model:
+            raise InvalidPriceError("a price override needs a provider and a model")
+
+    @property
+    def source(self) -> str:
+        return f"override:{self.provider}/{self.model}@{self.valid_from.isoformat()}"
+
+
+def override_cost(override: PriceOverride, event: UsageEvent) -> Decimal:
+    """The exact cost of ``event`` under ``override`` (cached tokens are part of ``input_tokens``)."""
+    input_tokens = Decimal(event.input_tokens or 0)
+    cache_read = Decimal(event.cache_read_input_tokens or 0)
+    cache_write = Decimal(event.cache_write_input_tokens or 0)
+    output_tokens = Decimal(event.output_tokens or 0)
+    reasoning = Decimal(event.reasoning_tokens or 0)
+    read_price = override.cache_read_per_million
+    write_price = override.cache_write_per_million
+    reasoning_price = override.reasoning_per_million
+    total = (
+        (input_tokens - cache_read - cache_write) * override.input_per_million
+        + cache_read * (override.input_per_million if read_price is None else read_price)
+        + cache_write * (override.input_per_million if write_price is None else write_price)
+        + (output_tokens - reasoning) * override.output_per_million
+        + reasoning * (override.output_per_million if reasoning_price is None else reasoning_price)
+    )
+    return total / _MILLION
+
+
+def _normalise(name: str) -> str:
+    return name.strip().lower()
+
+
+class UpstreamCostCalculator:
+    """Prices events: overrides first, then genai-prices; counts the events it could not price.
+
+    ``warnings`` counts unknown costs by ``(provider, model)``; each pair is logged once.
+    """
+
+    def __init__(self, overrides: Iterable[PriceOverride] = ()) -> None:
+        self._overrides: dict[tuple[str, str], list[PriceOverride]] = {}
+        for override in overrides:
+            key = (_normalise(override.provider), _normalise(override.model))
+            self._overrides.setdefault(key, []).append(override)
+        for entries in self._overrides.values():
+            entries.sort(key=lambda o: o.valid_from)
+        self.warnings: Counter[tuple[str | None, str | None]] = Counter()
+
+    @property
+    def unknown_count(self) -> int:
+        """How many events got an unknown (``None``) cost so far."""
+        return sum(self.warnings.values())
+
+    def find_override(self, provider: str | None, model: str | None, at: datetime) -> PriceOverride | None:
+        """The override valid at ``at`` for ``provider``/``model`` (latest ``valid_from`` wins)."""
+        if provider is None or model is None:
+            return None
+        candidates = self._overrides.get((_normalise(provider), _normalise(model)), [])
+        valid = [o for o in candidates if o.valid_from <= at.date()]
+        return valid[-1] if valid else None
+
+    def cost(self, event: UsageEvent) -> UpstreamCost:
+        """The upstream cost of one event (never raises for unknown models or missing counts)."""
+        model = event.model
+        if model is None:
+            return self._unknown(event, "the event names no model")
+        if event.input_tokens is None and event.output_tokens is None:
+            return self._unknown(event, "the event reports no token counts")
+        override = self.find_override(event.provider, model, event.occurred_at)
+        if override is not None:
+            amount = override_cost(override, event).quantize(_QUANTUM)
+            return UpstreamCost(amount, override.currency, override.source)
+        usage = genai_prices.Usage(
+            input_tokens=event.input_tokens or 0,
+            cache_read_tokens=event.cache_read_input_tokens or 0,
+            cache_write_tokens=event.cache_write_input_tokens or 0,
+            output_tokens=event.output_tokens or 0,
+            output_reasoning_tokens=event.reasoning_tokens or 0,
+        )
+        try:
+            with warnings.catch_warnings():
+                warnings.simplefilter("ignore")
+                calculation = genai_prices.calc_price(
+                    usage,
+                    model_ref=model,
+                    provider_id=genai_prices_provider(event.provider),
+                    genai_request_timestamp=event.occurred_at,
+                )
+        except (LookupError, ValueError) as exc:
+            return self._unknown(event, f"genai-prices does not know it ({exc})")
+        amount = Decimal(calculation.total_price).quantize(_QUANTUM)
+        return UpstreamCost(amount, "USD", GENAI_PRICES_SOURCE)
+
+    def _unknown(self, event: UsageEvent, reason: str) -> UpstreamCost:
+        key = (event.provider, event.model)
+        if key not in self.warnings:
+            logger.warning("no upstream cost for provider %s model %s: %s", key[0], key[1], reason)
+        self.warnings[key] += 1
+        return UpstreamCost(None, None, None, reason)

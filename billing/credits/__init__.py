@@ -1,0 +1,30 @@
+"""Credits: the append-only ledger (pure replay, expiry, rollover), packs, and the storage service."""
+
+from spanledger.billing.credits.ledger import (
+    CreditBucket,
+    CreditEntry,
+    EntryKind,
+    GrantSource,
+    LedgerReplay,
+    close_grant_period,
+    consumption_entry,
+    credits_for_usage,
+    replay,
+    unlimited_active,
+)
+from spanledger.billing.credits.packs import CreditPack, purchase_entry
+
+__all__ = [
+    "CreditBucket",
+    "CreditEntry",
+    "CreditPack",
+    "EntryKind",
+    "GrantSource",
+    "LedgerReplay",
+    "close_grant_period",
+    "consumption_entry",
+    "credits_for_usage",
+    "purchase_entry",
+    "replay",
+    "unlimited_active",
+]
