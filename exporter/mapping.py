@@ -1,0 +1,363 @@
+"""Span → usage event: the pure, table-driven normalisation at the heart of the exporter.
+
+Rules, in the order they apply (``docs/exporter.md`` explains them for users):
+
+1. **Billable or ignored.** A span whose ``gen_ai.operation.name`` wraps several calls (``invoke_agent``,
+   ``execute_tool`` …) is ignored: its children carry the calls. Otherwise a span is billable when it carries
+   a usage count (any row of :data:`~spanledger.exporter.dialects.ATTRIBUTE_TABLE` for a token field), or when
+   its operation is a model call (``chat`` …) that did not fail: such a call is billed with unknown (``None``)
+   counts so per-call meters still see it. Every other span is ignored, never stored.
+2. **Fields** come from the dialect table: for each field, the first listed attribute present wins.
+3. **Totals.** ``gen_ai.usage.total_tokens`` / ``llm.usage.total_tokens`` only fill a missing input or output
+   count (``total − the other``), in the source's own convention, before step 4.
+4. **Cached tokens are part of the input.** Anthropic's API (and Bedrock's Converse) report ``input_tokens``
+   *without* cache reads and writes; the conventions, and our event, count them in. For an Anthropic-style
+   provider (:data:`~spanledger.exporter.dialects.ANTHROPIC_STYLE_PROVIDERS`) the cache counts are added to
+   the input when the span's instrumentation scope is known to report the raw count
+   (:data:`~spanledger.exporter.dialects.BUILTIN_INPUT_EXCLUDES_CACHE_SCOPES` plus
+   ``SPANLEDGER_INPUT_EXCLUDES_CACHE_SCOPES``), or when the numbers prove it (cache read + write > input).
+   Likewise thinking tokens are added to a Gemini-style output count when the scope is known to report
+   Gemini's raw count or reasoning > output. Each adjustment is recorded in the event's metadata under
+   ``spanledger.adjustments``.
+5. **Customer**: span attribute ``customer.id``, else resource attribute ``customer.id``, else each key of
+   ``customer_attributes`` (span, then resource). None found: the event is unattributed (``None``).
+6. **Dedupe key**: ``response:<provider>:<gen_ai.response.id>`` when the span has a response id, else
+   ``span:<trace id>:<span id>``. A retried export, and two instrumentations recording the same call (which
+   share the provider's response id), give the same key; billing keeps one event and fills its missing
+   fields from the second record (see :func:`spanledger.billing.ingest.ingest`).
+7. **Time**: the span's end (when usage is known), else its start.
+
+A billable span that cannot become a valid event (a count that is not a whole number, a customer id over the
+attribute length limit, cache tokens exceeding the input …) is *rejected* with a one-sentence reason; the
+receivers report rejected spans in OTLP ``partial_success``.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import logging
+import os
+from collections.abc import Iterable, Mapping
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
+from functools import lru_cache
+from typing import Any
+
+from spanledger.billing.errors import InvalidEventError
+from spanledger.billing.usage_event import MAX_DEDUPE_KEY_LENGTH, UsageEvent, validate_event
+from spanledger.exporter import dialects
+from spanledger.exporter.environment_variables import (
+    SPANLEDGER_CUSTOMER_ATTRIBUTES,
+    SPANLEDGER_INPUT_EXCLUDES_CACHE_SCOPES,
+)
+from spanledger.exporter.spans import STATUS_ERROR, AttributeValue, SpanRecord
+
+__all__ = [
+    "CUSTOMER_ATTRIBUTE",
+    "RESOURCE_METADATA_KEYS",
+    "SPAN_METADATA_KEYS",
+    "MappingResult",
+    "MappingSettings",
+    "RejectedSpan",
+    "dedupe_key_for",
+    "map_span",
+    "map_spans",
+    "relevant_attribute_keys",
+]
+
+_log = logging.getLogger(__name__)
+
+CUSTOMER_ATTRIBUTE = "customer.id"
+
+#: Resource attributes copied into the event's metadata (who produced the call).
+RESOURCE_METADATA_KEYS: tuple[str, ...] = (
+    "service.name",
+    "service.namespace",
+    "service.version",
+    "deployment.environment.name",
+    "deployment.environment",
+)
+#: Span attributes copied into the event's metadata.
+SPAN_METADATA_KEYS: tuple[str, ...] = ("server.address", "gen_ai.conversation.id")
+
+_TEXT_FIELDS = ("provider", "operation", "request_model", "response_model", "response_id")
+_COUNT_FIELDS = (
+    "input_tokens",
+    "output_tokens",
+    "cache_read_input_tokens",
+    "cache_write_input_tokens",
+    "reasoning_tokens",
+    "total_tokens",
+)
+_FIELD_ATTRIBUTES: dict[str, tuple[str, ...]] = {
+    name: dialects.attributes_for(name) for name in (*_TEXT_FIELDS, *_COUNT_FIELDS)
+}
+_USAGE_ATTRIBUTES = frozenset(key for name in dialects.USAGE_FIELDS for key in _FIELD_ATTRIBUTES[name])
+
+
+def _split_list(value: str) -> tuple[str, ...]:
+    return tuple(item.strip() for item in value.split(",") if item.strip())
+
+
+@dataclass(frozen=True, slots=True)
+class MappingSettings:
+    """What the mapping may be told; the defaults follow the conventions."""
+
+    #: Keys tried after ``customer.id`` (span, then resource), e.g. ``("enduser.id", "tenant.id")``.
+    customer_attributes: tuple[str, ...] = ()
+    input_excludes_cache_scopes: frozenset[str] = dialects.BUILTIN_INPUT_EXCLUDES_CACHE_SCOPES
+    output_excludes_reasoning_scopes: frozenset[str] = dialects.BUILTIN_OUTPUT_EXCLUDES_REASONING_SCOPES
+
+    @classmethod
+    def from_environment(cls, environ: Mapping[str, str] | None = None) -> MappingSettings:
+        """Settings from ``SPANLEDGER_CUSTOMER_ATTRIBUTES`` and ``SPANLEDGER_INPUT_EXCLUDES_CACHE_SCOPES``."""
+        env = os.environ if environ is None else environ
+        extra_scopes = _split_list(env.get(SPANLEDGER_INPUT_EXCLUDES_CACHE_SCOPES, ""))
+        return cls(
+            customer_attributes=_split_list(env.get(SPANLEDGER_CUSTOMER_ATTRIBUTES, "")),
+            input_excludes_cache_scopes=dialects.BUILTIN_INPUT_EXCLUDES_CACHE_SCOPES
+            | frozenset(extra_scopes),
+        )
+
+
+@dataclass(frozen=True, slots=True)
+class RejectedSpan:
+    """A billable span that could not become an event, with the reason in one sentence."""
+
+    index: int
+    trace_id: str
+    span_id: str
+    reason: str
+
+
+@dataclass(frozen=True, slots=True)
+class MappingResult:
+    """The events of a batch of spans; ``span_indexes[i]`` is the span ``events[i]`` came from."""
+
+    events: tuple[UsageEvent, ...] = ()
+    span_indexes: tuple[int, ...] = ()
+    ignored: int = 0
+    rejected: tuple[RejectedSpan, ...] = field(default_factory=tuple)
+
+
+@lru_cache(maxsize=32)
+def relevant_attribute_keys(settings: MappingSettings) -> tuple[frozenset[str], frozenset[str]]:
+    """The span and resource attribute keys the mapping reads; decoders may skip every other attribute."""
+    customer_keys = (CUSTOMER_ATTRIBUTE, *settings.customer_attributes)
+    span_keys = frozenset(rule.attribute for rule in dialects.ATTRIBUTE_TABLE)
+    span_keys |= frozenset(customer_keys) | frozenset(SPAN_METADATA_KEYS)
+    resource_keys = frozenset(customer_keys) | frozenset(RESOURCE_METADATA_KEYS)
+    return span_keys, resource_keys
+
+
+def dedupe_key_for(provider: str | None, response_id: str | None, trace_id: str, span_id: str) -> str:
+    """The key that makes one call one event, however often and by whomever it is recorded."""
+    if response_id:
+        key = f"response:{provider or ''}:{response_id}"
+        if len(key) > MAX_DEDUPE_KEY_LENGTH:
+            # Keep the key stable and within the column: hash the part that overflows.
+            digest = hashlib.sha256(response_id.encode()).hexdigest()
+            key = f"response:{provider or ''}:sha256:{digest}"
+        return key
+    return f"span:{trace_id}:{span_id}"
+
+
+def map_span(span: SpanRecord, settings: MappingSettings | None = None) -> UsageEvent | None:
+    """The usage event of ``span``, or ``None`` when it is not billable.
+
+    Raises :class:`InvalidEventError` (with ``reason``) when the span is billable but cannot be an event.
+    """
+    settings = settings or _DEFAULT_SETTINGS
+    attributes = span.attributes
+    operation = _text(span, "operation")
+    if operation is not None:
+        operation = operation.strip().lower() or None
+    if operation in dialects.AGGREGATE_OPERATIONS:
+        return None
+    has_usage = not _USAGE_ATTRIBUTES.isdisjoint(attributes)
+    if not has_usage and (
+        operation not in dialects.MODEL_CALL_OPERATIONS or span.status_code == STATUS_ERROR
+    ):
+        return None
+
+    provider = _text(span, "provider")
+    provider = (provider.strip().lower() or None) if provider is not None else None
+    counts = {name: _count(span, name) for name in _COUNT_FIELDS}
+    adjustments = _normalise_counts(counts, provider, span, settings)
+    response_id = _text(span, "response_id")
+    if response_id is None and not _valid_ids(span):
+        raise InvalidEventError("span has no response id and no valid trace id and span id to identify it")
+    event = UsageEvent(
+        dedupe_key=dedupe_key_for(provider, response_id, span.trace_id, span.span_id),
+        occurred_at=_occurred_at(span),
+        customer_external_id=_customer(span, settings),
+        provider=provider,
+        operation=operation,
+        request_model=_text(span, "request_model"),
+        response_model=_text(span, "response_model"),
+        response_id=response_id,
+        input_tokens=counts["input_tokens"],
+        cache_read_input_tokens=counts["cache_read_input_tokens"],
+        cache_write_input_tokens=counts["cache_write_input_tokens"],
+        output_tokens=counts["output_tokens"],
+        reasoning_tokens=counts["reasoning_tokens"],
+        trace_id=span.trace_id,
+        span_id=span.span_id,
+        metadata=_metadata(span, adjustments),
+    )
+    validate_event(event)
+    return event
+
+
+def map_spans(spans: Iterable[SpanRecord], settings: MappingSettings | None = None) -> MappingResult:
+    """Map a batch: billable spans become events, bad ones are rejected with a reason, the rest ignored."""
+    settings = settings or _DEFAULT_SETTINGS
+    events: list[UsageEvent] = []
+    indexes: list[int] = []
+    rejected: list[RejectedSpan] = []
+    ignored = 0
+    for index, span in enumerate(spans):
+        try:
+            event = map_span(span, settings)
+        except InvalidEventError as exc:
+            rejected.append(RejectedSpan(index, span.trace_id, span.span_id, exc.reason))
+            continue
+        if event is None:
+            ignored += 1
+        else:
+            events.append(event)
+            indexes.append(index)
+    return MappingResult(tuple(events), tuple(indexes), ignored, tuple(rejected))
+
+
+_DEFAULT_SETTINGS = MappingSettings()
+
+
+def _valid_ids(span: SpanRecord) -> bool:
+    return (
+        len(span.trace_id) == 32
+        and len(span.span_id) == 16
+        and span.trace_id.strip("0") != ""
+        and span.span_id.strip("0") != ""
+    )
+
+
+def _first_present(span: SpanRecord, name: str) -> tuple[str, AttributeValue] | None:
+    attributes = span.attributes
+    for key in _FIELD_ATTRIBUTES[name]:
+        if key in span.oversized_attributes:
+            raise InvalidEventError(f"span attribute {key} is longer than the attribute length limit")
+        value = attributes.get(key)
+        if value is not None:
+            return key, value
+    return None
+
+
+def _text(span: SpanRecord, name: str) -> str | None:
+    found = _first_present(span, name)
+    if found is None:
+        return None
+    key, value = found
+    if isinstance(value, str):
+        return value or None
+    if isinstance(value, int | float) and not isinstance(value, bool):
+        return str(value)
+    raise InvalidEventError(f"span attribute {key} must be a string, not {type(value).__name__}")
+
+
+def _count(span: SpanRecord, name: str) -> int | None:
+    found = _first_present(span, name)
+    if found is None:
+        return None
+    key, value = found
+    if isinstance(value, bool):
+        raise InvalidEventError(f"span attribute {key} must be a whole number, not a boolean")
+    if isinstance(value, int):
+        return value
+    if isinstance(value, float) and value.is_integer():
+        return int(value)
+    if isinstance(value, str) and value.strip().lstrip("-").isdigit():
+        return int(value.strip())
+    raise InvalidEventError(f"span attribute {key} must be a whole number, not {value!r}")
+
+
+def _normalise_counts(
+    counts: dict[str, int | None], provider: str | None, span: SpanRecord, settings: MappingSettings
+) -> list[str]:
+    """Apply rules 3 and 4 of the module docstring in place; return the names of the adjustments made."""
+    adjustments: list[str] = []
+    total = counts.pop("total_tokens")
+    if total is not None:
+        if counts["input_tokens"] is None and counts["output_tokens"] is not None:
+            counts["input_tokens"] = max(total - counts["output_tokens"], 0)
+            adjustments.append("input_tokens_from_total")
+        elif counts["output_tokens"] is None and counts["input_tokens"] is not None:
+            counts["output_tokens"] = max(total - counts["input_tokens"], 0)
+            adjustments.append("output_tokens_from_total")
+        elif counts["input_tokens"] is None and counts["output_tokens"] is None:
+            # Only a total: we cannot split it, and pricing input as output (or back) would be a guess.
+            adjustments.append("total_tokens_only")
+    cached = (counts["cache_read_input_tokens"] or 0) + (counts["cache_write_input_tokens"] or 0)
+    input_tokens = counts["input_tokens"]
+    anthropic_style = provider in dialects.ANTHROPIC_STYLE_PROVIDERS
+    if cached and input_tokens is not None and anthropic_style:  # noqa: SIM102 - one rule, two conditions
+        if span.scope_name in settings.input_excludes_cache_scopes or cached > input_tokens:
+            counts["input_tokens"] = input_tokens + cached
+            adjustments.append("input_tokens_plus_cache")
+    reasoning = counts["reasoning_tokens"]
+    output_tokens = counts["output_tokens"]
+    gemini_style = provider in dialects.GEMINI_STYLE_PROVIDERS
+    if reasoning and output_tokens is not None and gemini_style:  # noqa: SIM102 - one rule, two conditions
+        if span.scope_name in settings.output_excludes_reasoning_scopes or reasoning > output_tokens:
+            counts["output_tokens"] = output_tokens + reasoning
+            adjustments.append("output_tokens_plus_reasoning")
+    return adjustments
+
+
+def _customer(span: SpanRecord, settings: MappingSettings) -> str | None:
+    for key in (CUSTOMER_ATTRIBUTE, *settings.customer_attributes):
+        for attributes, oversized, where in (
+            (span.attributes, span.oversized_attributes, "span"),
+            (span.resource_attributes, span.oversized_resource_attributes, "resource"),
+        ):
+            if key in oversized:
+                raise InvalidEventError(f"{where} attribute {key} is longer than the attribute length limit")
+            value = attributes.get(key)
+            if isinstance(value, bool) or value is None:
+                continue
+            if isinstance(value, str | int):
+                text = str(value).strip()
+                if text:
+                    return text
+    return None
+
+
+def _occurred_at(span: SpanRecord) -> datetime:
+    nanos = span.end_time_unix_nano or span.start_time_unix_nano
+    if nanos <= 0:
+        raise InvalidEventError("span has neither an end nor a start time")
+    seconds, remainder = divmod(nanos, 1_000_000_000)
+    try:
+        return datetime.fromtimestamp(seconds, UTC).replace(microsecond=remainder // 1000)
+    except (OverflowError, OSError, ValueError) as exc:
+        raise InvalidEventError(f"span time {nanos} ns is out of range") from exc
+
+
+def _metadata(span: SpanRecord, adjustments: list[str]) -> dict[str, Any]:
+    metadata: dict[str, Any] = {}
+    for key in RESOURCE_METADATA_KEYS:
+        value = span.resource_attributes.get(key)
+        if isinstance(value, str | int | float | bool):
+            metadata[key] = value
+    for key in SPAN_METADATA_KEYS:
+        value = span.attributes.get(key)
+        if isinstance(value, str | int | float | bool):
+            metadata[key] = value
+    if span.scope_name:
+        metadata["otel.scope.name"] = span.scope_name
+    if span.scope_version:
+        metadata["otel.scope.version"] = span.scope_version
+    metadata["span.name"] = span.name
+    if adjustments:
+        metadata["spanledger.adjustments"] = adjustments
+    return metadata

@@ -1,0 +1,287 @@
+"""OTLP trace requests (protobuf and JSON) → :class:`~spanledger.exporter.spans.SpanRecord`.
+
+Only the attributes the mapping reads are converted (``span_keys`` / ``resource_keys``); every other
+attribute is skipped unread, which keeps decoding cheap on spans full of prompts.
+
+OTLP/JSON differs from protobuf's canonical JSON mapping (OTLP specification, "JSON Protobuf Encoding"):
+trace and span ids are hex strings, not base64; enums are integers; 64-bit integers may arrive as decimal
+strings or as numbers; keys are lowerCamelCase (we also accept the proto field names); unknown fields are
+ignored.
+"""
+
+from __future__ import annotations
+
+import base64
+import binascii
+import json
+from collections.abc import Iterator, Mapping
+from typing import Any
+
+from google.protobuf.message import DecodeError
+from opentelemetry.proto.collector.trace.v1.trace_service_pb2 import ExportTraceServiceRequest
+
+from spanledger.exporter.errors import PayloadError, PayloadTooLargeError
+from spanledger.exporter.limits import ReceiverLimits
+from spanledger.exporter.spans import AttributeValue, SpanRecord
+
+__all__ = ["count_spans", "decode_json", "decode_protobuf", "parse_protobuf", "spans_from_request"]
+
+_EMPTY: Mapping[str, AttributeValue] = {}
+
+
+def parse_protobuf(payload: bytes) -> ExportTraceServiceRequest:
+    """Parse a protobuf ``ExportTraceServiceRequest``; :class:`PayloadError` when it is not one."""
+    try:
+        return ExportTraceServiceRequest.FromString(payload)
+    except (DecodeError, ValueError, RuntimeError) as exc:
+        raise PayloadError(f"the body is not a protobuf ExportTraceServiceRequest: {exc}") from exc
+
+
+def count_spans(request: ExportTraceServiceRequest) -> int:
+    """How many spans ``request`` carries."""
+    return sum(len(scope_spans.spans) for rs in request.resource_spans for scope_spans in rs.scope_spans)
+
+
+def decode_protobuf(
+    payload: bytes, limits: ReceiverLimits, span_keys: frozenset[str], resource_keys: frozenset[str]
+) -> list[SpanRecord]:
+    """The spans of a protobuf-encoded request (already decompressed)."""
+    return spans_from_request(parse_protobuf(payload), limits, span_keys, resource_keys)
+
+
+def spans_from_request(
+    request: ExportTraceServiceRequest,
+    limits: ReceiverLimits,
+    span_keys: frozenset[str],
+    resource_keys: frozenset[str],
+) -> list[SpanRecord]:
+    """The spans of a parsed request; :class:`PayloadTooLargeError` over the span-count limit."""
+    _check_span_count(count_spans(request), limits)
+    max_length = limits.max_attribute_length
+    records: list[SpanRecord] = []
+    for resource_spans in request.resource_spans:
+        resource, resource_oversized = _proto_attributes(
+            resource_spans.resource.attributes, resource_keys, max_length
+        )
+        for scope_spans in resource_spans.scope_spans:
+            scope_name, scope_version = scope_spans.scope.name, scope_spans.scope.version
+            for span in scope_spans.spans:
+                attributes, oversized = _proto_attributes(span.attributes, span_keys, max_length)
+                records.append(
+                    SpanRecord(
+                        trace_id=span.trace_id.hex(),
+                        span_id=span.span_id.hex(),
+                        name=span.name,
+                        start_time_unix_nano=span.start_time_unix_nano,
+                        end_time_unix_nano=span.end_time_unix_nano,
+                        attributes=attributes,
+                        resource_attributes=resource,
+                        scope_name=scope_name,
+                        scope_version=scope_version,
+                        status_code=span.status.code,
+                        oversized_attributes=oversized,
+                        oversized_resource_attributes=resource_oversized,
+                    )
+                )
+    return records
+
+
+def _check_span_count(count: int, limits: ReceiverLimits) -> None:
+    if count > limits.max_spans_per_request:
+        raise PayloadTooLargeError(
+            f"request carries {count} spans; the limit is {limits.max_spans_per_request} "
+            "(SPANLEDGER_MAX_SPANS_PER_REQUEST); lower the exporter's batch size"
+        )
+
+
+def _proto_attributes(
+    key_values: Any, wanted: frozenset[str], max_length: int
+) -> tuple[Mapping[str, AttributeValue], frozenset[str]]:
+    attributes: dict[str, AttributeValue] = {}
+    oversized: set[str] = set()
+    for kv in key_values:
+        key = kv.key
+        if key not in wanted:
+            continue
+        value = _proto_value(kv.value)
+        if value is None:
+            continue
+        if isinstance(value, str) and len(value) > max_length:
+            oversized.add(key)
+            continue
+        attributes[key] = value
+    return (attributes or _EMPTY), frozenset(oversized)
+
+
+def _proto_value(any_value: Any) -> AttributeValue | None:
+    kind = any_value.WhichOneof("value")
+    if kind == "string_value":
+        return any_value.string_value
+    if kind == "int_value":
+        return any_value.int_value
+    if kind == "double_value":
+        return any_value.double_value
+    if kind == "bool_value":
+        return any_value.bool_value
+    if kind == "array_value":
+        return tuple(
+            v for v in (_proto_value(item) for item in any_value.array_value.values) if v is not None
+        )
+    return None  # kvlist, bytes and empty values carry nothing the mapping reads
+
+
+# --- OTLP/JSON -----------------------------------------------------------------------------------------
+
+
+def decode_json(
+    payload: bytes, limits: ReceiverLimits, span_keys: frozenset[str], resource_keys: frozenset[str]
+) -> list[SpanRecord]:
+    """The spans of an OTLP/JSON request (already decompressed)."""
+    try:
+        document = json.loads(payload)
+    except (UnicodeDecodeError, json.JSONDecodeError) as exc:
+        raise PayloadError(f"the body is not JSON: {exc}") from exc
+    except RecursionError as exc:
+        raise PayloadError("the JSON body is nested too deeply") from exc
+    if not isinstance(document, dict):
+        raise PayloadError("an OTLP/JSON trace request must be a JSON object with resourceSpans")
+    resource_spans_list = _list(document, "resourceSpans", "resource_spans")
+    count = 0
+    for resource_spans in resource_spans_list:
+        for scope_spans in _list(_object(resource_spans, "resourceSpans[]"), "scopeSpans", "scope_spans"):
+            count += len(_list(_object(scope_spans, "scopeSpans[]"), "spans", "spans"))
+    _check_span_count(count, limits)
+    max_length = limits.max_attribute_length
+    records: list[SpanRecord] = []
+    for resource_spans in resource_spans_list:
+        resource_object = _object(resource_spans.get("resource") or {}, "resource")
+        resource, resource_oversized = _json_attributes(resource_object, resource_keys, max_length)
+        for scope_spans in _list(resource_spans, "scopeSpans", "scope_spans"):
+            scope = _object(scope_spans.get("scope") or {}, "scope")
+            scope_name, scope_version = str(scope.get("name") or ""), str(scope.get("version") or "")
+            for span in _list(scope_spans, "spans", "spans"):
+                span = _object(span, "span")
+                attributes, oversized = _json_attributes(span, span_keys, max_length)
+                status = span.get("status") or {}
+                records.append(
+                    SpanRecord(
+                        trace_id=_hex_id(_get(span, "traceId", "trace_id"), 16),
+                        span_id=_hex_id(_get(span, "spanId", "span_id"), 8),
+                        name=str(span.get("name") or ""),
+                        start_time_unix_nano=_json_int(
+                            _get(span, "startTimeUnixNano", "start_time_unix_nano")
+                        ),
+                        end_time_unix_nano=_json_int(_get(span, "endTimeUnixNano", "end_time_unix_nano")),
+                        attributes=attributes,
+                        resource_attributes=resource,
+                        scope_name=scope_name,
+                        scope_version=scope_version,
+                        status_code=_json_int(status.get("code")) if isinstance(status, dict) else 0,
+                        oversized_attributes=oversized,
+                        oversized_resource_attributes=resource_oversized,
+                    )
+                )
+    return records
+
+
+def _get(obj: Mapping[str, Any], camel: str, snake: str) -> Any:
+    value = obj.get(camel)
+    return obj.get(snake) if value is None else value
+
+
+def _object(value: Any, where: str) -> dict[str, Any]:
+    if not isinstance(value, dict):
+        raise PayloadError(f"{where} must be a JSON object, not {type(value).__name__}")
+    return value
+
+
+def _list(obj: Mapping[str, Any], camel: str, snake: str) -> list[Any]:
+    value = _get(obj, camel, snake)
+    if value is None:
+        return []
+    if not isinstance(value, list):
+        raise PayloadError(f"{camel} must be a JSON array, not {type(value).__name__}")
+    return value
+
+
+def _json_int(value: Any) -> int:
+    """An OTLP/JSON 64-bit integer: a number or a decimal string. Anything else counts as absent (0)."""
+    if isinstance(value, bool):
+        return 0
+    if isinstance(value, int):
+        return value
+    if isinstance(value, float) and value.is_integer():
+        return int(value)
+    if isinstance(value, str):
+        text = value.strip()
+        if text.lstrip("-").isdigit():
+            return int(text)
+    return 0
+
+
+def _hex_id(value: Any, size: int) -> str:
+    """A trace or span id as lowercase hex; invalid ids become "" and the mapping decides what that costs."""
+    if not isinstance(value, str) or not value:
+        return ""
+    if len(value) == size * 2:
+        try:
+            return bytes.fromhex(value).hex()
+        except ValueError:
+            pass
+    # Some exporters send protobuf's canonical JSON (base64 ids); accept it rather than lose the span.
+    try:
+        raw = base64.b64decode(value, validate=True)
+    except (binascii.Error, ValueError):
+        return ""
+    return raw.hex() if len(raw) == size else ""
+
+
+def _json_attributes(
+    obj: Mapping[str, Any], wanted: frozenset[str], max_length: int
+) -> tuple[Mapping[str, AttributeValue], frozenset[str]]:
+    key_values = obj.get("attributes")
+    if not key_values:
+        return _EMPTY, frozenset()
+    if not isinstance(key_values, list):
+        raise PayloadError("attributes must be a JSON array of {key, value} objects")
+    attributes: dict[str, AttributeValue] = {}
+    oversized: set[str] = set()
+    for key, raw in _key_values(key_values):
+        if key not in wanted:
+            continue
+        value = _json_value(raw)
+        if value is None:
+            continue
+        if isinstance(value, str) and len(value) > max_length:
+            oversized.add(key)
+            continue
+        attributes[key] = value
+    return (attributes or _EMPTY), frozenset(oversized)
+
+
+def _key_values(items: list[Any]) -> Iterator[tuple[str, Any]]:
+    for item in items:
+        if isinstance(item, dict) and isinstance(item.get("key"), str):
+            yield item["key"], item.get("value")
+
+
+def _json_value(value: Any) -> AttributeValue | None:
+    if not isinstance(value, dict):
+        return None
+    for camel, snake in (("stringValue", "string_value"), ("boolValue", "bool_value")):
+        found = _get(value, camel, snake)
+        if isinstance(found, str | bool):
+            return found
+    found = _get(value, "intValue", "int_value")
+    if isinstance(found, str):
+        # A malformed string stays a string, so the mapping can reject a count it cannot read.
+        return int(found.strip()) if found.strip().lstrip("-").isdigit() else found
+    if isinstance(found, int) and not isinstance(found, bool):
+        return found
+    found = _get(value, "doubleValue", "double_value")
+    if isinstance(found, int | float) and not isinstance(found, bool):
+        return float(found)
+    found = _get(value, "arrayValue", "array_value")
+    if isinstance(found, dict) and isinstance(found.get("values"), list):
+        return tuple(v for v in (_json_value(item) for item in found["values"]) if v is not None)
+    return None
