@@ -26,6 +26,7 @@ __all__ = [
     "DEFAULT_EVENT_NAME",
     "MAX_DEDUPE_KEY_LENGTH",
     "MAX_TEXT_LENGTH",
+    "STORED_ONLY_FIELDS",
     "TOKEN_FIELDS",
     "UNATTRIBUTED_CUSTOMER",
     "UsageEvent",
@@ -171,19 +172,23 @@ def parse_timestamp(value: object, field_name: str = "timestamp") -> datetime:
 
 
 _FIELD_NAMES = frozenset(f.name for f in dataclasses.fields(UsageEvent))
+#: Fields that ``spanledger events list --json`` adds from storage; reading them back ignores them.
+STORED_ONLY_FIELDS = frozenset(
+    {"sequence", "received_at", "upstream_cost", "upstream_cost_currency", "price_source"}
+)
 
 
 def event_from_json(data: object) -> UsageEvent:
     """Build and validate an event from a decoded JSON object (one line of an events file)."""
     if not isinstance(data, dict):
         raise InvalidEventError("an event must be a JSON object")
-    unknown = sorted(set(data) - _FIELD_NAMES)
+    unknown = sorted(set(data) - _FIELD_NAMES - STORED_ONLY_FIELDS)
     if unknown:
         raise InvalidEventError(f"unknown field(s) {', '.join(unknown)}")
     missing = [name for name in ("dedupe_key", "occurred_at") if data.get(name) is None]
     if missing:
         raise InvalidEventError(f"missing required field(s) {', '.join(missing)}")
-    values = dict(data)
+    values = {k: v for k, v in data.items() if k not in STORED_ONLY_FIELDS}
     values["occurred_at"] = parse_timestamp(values["occurred_at"], "occurred_at")
     values["metadata"] = values.get("metadata") or {}
     event = UsageEvent(**values)

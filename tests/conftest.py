@@ -11,6 +11,7 @@ from __future__ import annotations
 import os
 import uuid
 from collections.abc import Iterator
+from contextlib import contextmanager
 from urllib.parse import quote
 
 import pytest
@@ -56,6 +57,18 @@ def postgres_schema_url(schema: str) -> str:
     return f"{base}{separator}options={quote(f'-csearch_path={schema}')}"
 
 
+@contextmanager
+def _postgres_schema(admin: Engine) -> Iterator[str]:
+    schema = f"t_{uuid.uuid4().hex[:16]}"
+    with admin.begin() as connection:
+        connection.execute(text(f'CREATE SCHEMA "{schema}"'))
+    try:
+        yield postgres_schema_url(schema)
+    finally:
+        with admin.begin() as connection:
+            connection.execute(text(f'DROP SCHEMA "{schema}" CASCADE'))
+
+
 @pytest.fixture(params=BACKENDS)
 def database_url(request: pytest.FixtureRequest, tmp_path, postgres_admin: Engine | None) -> Iterator[str]:
     """The URL of an empty, isolated database (no tables yet)."""
@@ -63,14 +76,17 @@ def database_url(request: pytest.FixtureRequest, tmp_path, postgres_admin: Engin
         yield f"sqlite:///{tmp_path / 'ledger.db'}"
         return
     assert postgres_admin is not None
-    schema = f"t_{uuid.uuid4().hex[:16]}"
-    with postgres_admin.begin() as connection:
-        connection.execute(text(f'CREATE SCHEMA "{schema}"'))
-    try:
-        yield postgres_schema_url(schema)
-    finally:
-        with postgres_admin.begin() as connection:
-            connection.execute(text(f'DROP SCHEMA "{schema}" CASCADE'))
+    with _postgres_schema(postgres_admin) as url:
+        yield url
+
+
+@pytest.fixture
+def postgres_url(postgres_admin: Engine | None) -> Iterator[str]:
+    """An empty PostgreSQL schema's URL, for tests that need PostgreSQL specifically."""
+    if postgres_admin is None:
+        pytest.skip(f"{SPANLEDGER_TEST_POSTGRES_URL} is not set (CI sets it)")
+    with _postgres_schema(postgres_admin) as url:
+        yield url
 
 
 @pytest.fixture
