@@ -107,7 +107,7 @@ class BodyRecorder:
         if self._strip:
             return self._feed_filtering(chunk)
         try:
-            data = self._decoder.decode(chunk) if self._decoder is not None else chunk
+            data = _joined(self._decoder.decode(chunk)) if self._decoder is not None else chunk
             self._parse(data)
         except Exception as exc:
             self._break("reading the response stream", exc)
@@ -120,7 +120,7 @@ class BodyRecorder:
         rest = b""
         try:
             if self._decoder is not None:
-                self._parse(self._decoder.flush())
+                self._parse(_joined(self._decoder.flush()))
             if self._sse is not None:
                 events, rest = self._sse.flush()
                 for event in events:
@@ -200,3 +200,8 @@ def _content_decoder(encoding: str | None, decoders: Mapping[str, Any] | None) -
     if len(names) != 1 or decoders is None or names[0] not in decoders:
         raise ValueError(f"unsupported content-encoding {encoding!r}")
     return decoders[names[0]]()
+
+
+def _joined(decoded: Any) -> bytes:
+    """httpx decoders return bytes, httpx2 decoders an iterator of bytes."""
+    return decoded if isinstance(decoded, bytes) else b"".join(decoded)
