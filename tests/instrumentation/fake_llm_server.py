@@ -50,6 +50,11 @@ class Usages:
     gemini: dict[str, Any] = field(default_factory=lambda: dict(samples.GEMINI_USAGE))
 
 
+class _QuietServer(ThreadingHTTPServer):
+    def handle_error(self, request: Any, client_address: Any) -> None:
+        """Clients that hang up (the broken-stream tests) are expected; keep the output clean."""
+
+
 class FakeLLMServer:
     """Start with :meth:`start`; ``url`` is ``http://127.0.0.1:PORT``."""
 
@@ -58,7 +63,7 @@ class FakeLLMServer:
         self.faults = Faults()
         self.usages = Usages()
         self.sent_bodies: list[bytes] = []
-        self._httpd = ThreadingHTTPServer(("127.0.0.1", 0), _handler_for(self))
+        self._httpd = _QuietServer(("127.0.0.1", 0), _handler_for(self))
         self._httpd.daemon_threads = True
         self._thread = threading.Thread(target=self._httpd.serve_forever, daemon=True)
 
