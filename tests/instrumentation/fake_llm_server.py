@@ -106,7 +106,10 @@ class FakeLLMServer:
             if "alt=sse" in request.path:
                 return "sse", samples.gemini_sse(model, self.usages.gemini)
             return "json_array", samples.gemini_json_array(model, self.usages.gemini)
-        body = request.json()
+        try:
+            body = request.json()
+        except ValueError:
+            return "json", {"error": {"message": "invalid JSON body"}}
         model = body.get("model", "unknown")
         streaming = body.get("stream") is True
         if path.endswith("/chat/completions"):
