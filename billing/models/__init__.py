@@ -12,6 +12,11 @@ from spanledger.billing.models.invoice_number import InvoiceNumber
 from spanledger.billing.models.meter import Meter
 from spanledger.billing.models.plan import PlanRecord
 from spanledger.billing.models.price_override import PriceOverrideRecord
+from spanledger.billing.models.stripe_customer import StripeCustomerLink
+from spanledger.billing.models.stripe_invoice import StripeInvoiceSync
+from spanledger.billing.models.stripe_invoice_item import StripeInvoiceItem
+from spanledger.billing.models.stripe_usage_mark import StripeUsageMark
+from spanledger.billing.models.stripe_webhook_event import StripeWebhookEvent
 from spanledger.billing.models.subscription import SubscriptionRecord
 from spanledger.billing.models.subscription_phase import SubscriptionPhase
 from spanledger.billing.models.types import ExactDecimal, UTCDateTime
@@ -34,6 +39,11 @@ __all__ = [
     "Meter",
     "PlanRecord",
     "PriceOverrideRecord",
+    "StripeCustomerLink",
+    "StripeInvoiceItem",
+    "StripeInvoiceSync",
+    "StripeUsageMark",
+    "StripeWebhookEvent",
     "SubscriptionPhase",
     "SubscriptionRecord",
     "UTCDateTime",
