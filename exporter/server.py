@@ -47,7 +47,14 @@ from spanledger.exporter.receiver_grpc import TLSFiles, create_grpc_server
 from spanledger.exporter.receiver_http import create_http_app
 from spanledger.exporter.trace_intake import TraceIntake
 
-__all__ = ["DEFAULT_GRPC_ENDPOINT", "DEFAULT_HTTP_ENDPOINT", "Receiver", "ReceiverSettings", "serve"]
+__all__ = [
+    "DEFAULT_GRPC_ENDPOINT",
+    "DEFAULT_HTTP_ENDPOINT",
+    "Receiver",
+    "ReceiverSettings",
+    "parse_endpoint",
+    "serve",
+]
 
 _log = logging.getLogger(__name__)
 
@@ -56,7 +63,8 @@ DEFAULT_HTTP_ENDPOINT = "0.0.0.0:4318"
 _OFF = ("", "off", "none", "false", "0")
 
 
-def _endpoint(value: str | None, default: str) -> str | None:
+def parse_endpoint(value: str | None, default: str) -> str | None:
+    """``host:port`` as given, ``default`` when unset, ``None`` for off/none/false/0."""
     if value is None:
         return default
     return None if value.strip().lower() in _OFF else value.strip()
@@ -115,8 +123,8 @@ class ReceiverSettings:
             )
         default = cls()
         values: dict[str, Any] = {
-            "grpc_endpoint": _endpoint(env.get(SPANLEDGER_GRPC_ENDPOINT), DEFAULT_GRPC_ENDPOINT),
-            "http_endpoint": _endpoint(env.get(SPANLEDGER_HTTP_ENDPOINT), DEFAULT_HTTP_ENDPOINT),
+            "grpc_endpoint": parse_endpoint(env.get(SPANLEDGER_GRPC_ENDPOINT), DEFAULT_GRPC_ENDPOINT),
+            "http_endpoint": parse_endpoint(env.get(SPANLEDGER_HTTP_ENDPOINT), DEFAULT_HTTP_ENDPOINT),
             "auth_tokens": tuple(
                 t.strip() for t in env.get(SPANLEDGER_AUTH_TOKENS, "").split(",") if t.strip()
             ),

@@ -1,0 +1,56 @@
+"""``spanledger serve``: run the OTLP receivers (gRPC 4317, HTTP 4318) in front of the ledger.
+
+Presentation only: options become :class:`~spanledger.exporter.server.ReceiverSettings` overrides, the
+rest comes from ``SPANLEDGER_*`` variables. The exporter is imported when the command runs, so the other
+commands never pay for grpc and uvicorn.
+"""
+
+from __future__ import annotations
+
+import logging
+
+import typer
+
+from spanledger.billing.cli._state import state_of
+
+__all__ = ["register"]
+
+
+def serve(
+    ctx: typer.Context,
+    grpc_endpoint: str | None = typer.Option(
+        None, "--grpc", help="host:port for OTLP/gRPC (default 0.0.0.0:4317; 'off' disables)."
+    ),
+    http_endpoint: str | None = typer.Option(
+        None, "--http", help="host:port for OTLP/HTTP (default 0.0.0.0:4318; 'off' disables)."
+    ),
+    migrate: bool = typer.Option(
+        True, "--migrate/--no-migrate", help="Bring the schema up to date at start."
+    ),
+    verbose: bool = typer.Option(False, "--verbose", "-v", help="Log at debug level."),
+) -> None:
+    """Receive OTLP traces and record every billable span as a usage event, exactly once."""
+    from spanledger.exporter.server import ReceiverSettings, parse_endpoint
+    from spanledger.exporter.server import serve as run_receiver
+
+    logging.basicConfig(
+        level=logging.DEBUG if verbose else logging.INFO,
+        format="%(asctime)s %(levelname)s %(name)s: %(message)s",
+    )
+    overrides: dict[str, object] = {"database_url": state_of(ctx).database_url, "migrate": migrate}
+    if grpc_endpoint is not None:
+        overrides["grpc_endpoint"] = parse_endpoint(grpc_endpoint, "")
+    if http_endpoint is not None:
+        overrides["http_endpoint"] = parse_endpoint(http_endpoint, "")
+    settings = ReceiverSettings.from_environment(**overrides)
+    # An endpoint turned off on the command line must stay off (from_environment skips None overrides).
+    if grpc_endpoint is not None and overrides["grpc_endpoint"] is None:
+        settings = settings.replace(grpc_endpoint=None)
+    if http_endpoint is not None and overrides["http_endpoint"] is None:
+        settings = settings.replace(http_endpoint=None)
+    run_receiver(settings)
+
+
+def register(app: typer.Typer) -> None:
+    """Add ``serve`` as a top-level command of ``app``."""
+    app.command("serve")(serve)
