@@ -14,7 +14,9 @@ What happens to a batch, in order:
 4. Unknown customers are created (external id only, currency USD; name and email can be set later
    with ``spanledger customers create``). Events with no customer go to the reserved
    :data:`~spanledger.billing.usage_event.UNATTRIBUTED_CUSTOMER` bucket.
-5. Events are inserted with ``ON CONFLICT (dedupe_key) DO NOTHING``.
+5. Events are inserted with ``ON CONFLICT (dedupe_key) DO NOTHING``; then, in the same transaction,
+   each new or merged event gets its upstream cost (:mod:`spanledger.billing.costs`) and its credit
+   consumption entries (:mod:`spanledger.billing.credits`).
 6. A conflict is a second record of a call already stored (a retried export, or two
    instrumentations recording one call). It is merged into the stored event by
    :func:`merge_event`: the stored values always win; the second record only fills what the
@@ -37,6 +39,8 @@ from sqlalchemy import Connection, select, update
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.orm import Session
 
+from spanledger.billing.costs.service import price_stored_events
+from spanledger.billing.credits.service import record_consumption
 from spanledger.billing.db import storage_errors
 from spanledger.billing.errors import InvalidEventError
 from spanledger.billing.models import INGEST_STATE_ID, Customer, EventRecord, IngestState
@@ -159,6 +163,11 @@ def ingest(
         inserted = _insert_new(connection, list(unique.values()), customer_ids, received_at)
         conflicting = [e for key, e in unique.items() if key not in inserted]
         merged_sequences = _merge_into_stored(connection, conflicting, customer_ids)
+        # Same transaction: every committed event carries its upstream cost, and credit balances are
+        # exact as soon as the events that consume them commit (merges append only the difference).
+        touched = sorted({*inserted.values(), *merged_sequences})
+        price_stored_events(connection, touched)
+        record_consumption(connection, touched)
         connection.execute(
             update(IngestState)
             .where(IngestState.id == INGEST_STATE_ID)

@@ -1,0 +1,303 @@
+"""Credits storage: the ledger in ``credit_entries`` (append-only), read and written with an explicit session.
+
+:func:`record_consumption` runs inside the ingest transaction, so a balance is exact the moment the
+events that consumed it commit. Plan grants, period closes and overage settlements carry an
+idempotency key, so repeating them (every ``invoices run``) never grants twice.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Sequence
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from decimal import ROUND_HALF_EVEN, Decimal
+
+from sqlalchemy import Connection, func, select
+from sqlalchemy.orm import Session
+
+from spanledger.billing.credits.ledger import (
+    CreditEntry,
+    EntryKind,
+    GrantSource,
+    close_grant_period,
+    consumption_entry,
+    credits_for_usage,
+    replay,
+    unlimited_active,
+)
+from spanledger.billing.credits.packs import CreditPack, purchase_entry
+from spanledger.billing.errors import ConflictError, NotFoundError
+from spanledger.billing.meters import MeterDefinition, compile_filter, resolve_field
+from spanledger.billing.meters.aggregations import Aggregation
+from spanledger.billing.models import CreditEntryRecord, CreditMeter, Customer, EventRecord, Meter
+
+__all__ = [
+    "CreditBalance",
+    "add_entry",
+    "balance",
+    "close_and_grant",
+    "entries_for",
+    "grant_once",
+    "ledger_entries",
+    "purchase_pack",
+    "record_consumption",
+    "to_entry",
+    "uncovered_by_sequence",
+]
+
+_QUANTUM = Decimal(1).scaleb(-12)
+_events = EventRecord.__table__.c
+
+
+@dataclass(frozen=True, slots=True)
+class CreditBalance:
+    customer: str
+    meter: str
+    balance: Decimal
+    unlimited: bool
+
+
+def _q(value: Decimal) -> Decimal:
+    # Credits are stored with 12 decimal places; a conversion like 1/3 credit is the only inexact case.
+    return value.quantize(_QUANTUM, rounding=ROUND_HALF_EVEN)
+
+
+def to_entry(record: CreditEntryRecord) -> CreditEntry:
+    return CreditEntry(
+        EntryKind(record.kind),
+        record.amount,
+        record.occurred_at,
+        source=GrantSource(record.source) if record.source else None,
+        expires_at=record.expires_at,
+        unlimited=record.unlimited,
+        credits=record.credits,
+        reason=record.reason,
+    )
+
+
+def ledger_entries(session: Session | Connection, customer_id: int, meter_id: int) -> list[CreditEntryRecord]:
+    """The account's entries in ledger order."""
+    statement = (
+        select(CreditEntryRecord)
+        .where(CreditEntryRecord.customer_id == customer_id, CreditEntryRecord.meter_id == meter_id)
+        .order_by(CreditEntryRecord.id)
+    )
+    if isinstance(session, Session):
+        return list(session.scalars(statement))
+    return list(session.execute(statement).scalars())
+
+
+def entries_for(records: Iterable[CreditEntryRecord]) -> list[CreditEntry]:
+    return [to_entry(r) for r in records]
+
+
+def _ids(session: Session, customer: str, meter: str) -> tuple[int, int]:
+    customer_id = session.scalar(select(Customer.id).where(Customer.external_id == customer))
+    if customer_id is None:
+        raise NotFoundError(f"no customer {customer!r}; see `spanledger customers list`")
+    meter_id = session.scalar(select(Meter.id).where(Meter.name == meter))
+    if meter_id is None:
+        raise NotFoundError(f"no meter named {meter!r}; see `spanledger meters list`")
+    return customer_id, meter_id
+
+
+def balance(session: Session, customer: str, meter: str, at: datetime | None = None) -> CreditBalance:
+    """The balance: the sum of the account's entries (plus whether an unlimited pack is live)."""
+    customer_id, meter_id = _ids(session, customer, meter)
+    total = session.scalar(
+        select(func.sum(CreditEntryRecord.amount)).where(
+            CreditEntryRecord.customer_id == customer_id, CreditEntryRecord.meter_id == meter_id
+        )
+    )
+    unlimited_rows = session.scalars(
+        select(CreditEntryRecord).where(
+            CreditEntryRecord.customer_id == customer_id,
+            CreditEntryRecord.meter_id == meter_id,
+            CreditEntryRecord.unlimited.is_(True),
+        )
+    )
+    moment = at or datetime.now(UTC)
+    return CreditBalance(
+        customer, meter, Decimal(total or 0), unlimited_active(entries_for(unlimited_rows), moment)
+    )
+
+
+def add_entry(
+    session: Session,
+    customer_id: int,
+    meter_id: int,
+    entry: CreditEntry,
+    *,
+    idempotency_key: str | None = None,
+    event_sequence: int | None = None,
+    pack: CreditPack | None = None,
+) -> CreditEntryRecord | None:
+    """Append ``entry``; with an ``idempotency_key`` already used, append nothing and return ``None``."""
+    if idempotency_key is not None:
+        existing = session.scalar(
+            select(CreditEntryRecord.id).where(CreditEntryRecord.idempotency_key == idempotency_key)
+        )
+        if existing is not None:
+            return None
+    record = CreditEntryRecord(
+        customer_id=customer_id,
+        meter_id=meter_id,
+        kind=entry.kind.value,
+        amount=_q(entry.amount),
+        credits=None if entry.credits is None else _q(entry.credits),
+        occurred_at=entry.occurred_at,
+        recorded_at=datetime.now(UTC),
+        source=None if entry.source is None else entry.source.value,
+        expires_at=entry.expires_at,
+        unlimited=entry.unlimited,
+        reason=entry.reason,
+        event_sequence=event_sequence,
+        pack_code=None if pack is None else pack.code,
+        pack_price=None if pack is None else pack.price,
+        pack_currency=None if pack is None else pack.currency,
+        idempotency_key=idempotency_key,
+    )
+    session.add(record)
+    session.flush()
+    return record
+
+
+def grant_once(
+    session: Session, customer: str, meter: str, amount: Decimal, *, at: datetime, reason: str,
+    expires_at: datetime | None = None, key: str | None = None,
+) -> CreditEntryRecord | None:  # fmt: skip
+    """A one-time grant (``credits grant``); ``key`` makes repeating it harmless."""
+    if amount <= 0:
+        raise ConflictError(f"a grant must add credits, not {amount}")
+    customer_id, meter_id = _ids(session, customer, meter)
+    entry = CreditEntry(
+        EntryKind.GRANT, amount, at, source=GrantSource.ONE_TIME, expires_at=expires_at, reason=reason
+    )
+    return add_entry(session, customer_id, meter_id, entry, idempotency_key=key)
+
+
+def purchase_pack(session: Session, customer: str, pack: CreditPack, *, at: datetime) -> CreditEntryRecord:
+    """Record the purchase of ``pack`` (a top-up); its price is billed on the period's invoice."""
+    customer_id, meter_id = _ids(session, customer, pack.meter)
+    record = add_entry(session, customer_id, meter_id, purchase_entry(pack, at), pack=pack)
+    assert record is not None
+    return record
+
+
+def close_and_grant(
+    session: Session,
+    customer_id: int,
+    meter_id: int,
+    *,
+    period_key: str,
+    period_start: datetime,
+    period_end: datetime,
+    credits: Decimal,
+    rollover_limit: Decimal,
+) -> None:
+    """Close the previous grant period (expiry + rollover) and grant this one, each exactly once."""
+    entries = entries_for(ledger_entries(session, customer_id, meter_id))
+    closing = close_grant_period(
+        entries, period_start, rollover_limit=rollover_limit, next_expires_at=period_end
+    )
+    for index, entry in enumerate(closing):
+        add_entry(
+            session,
+            customer_id,
+            meter_id,
+            entry,
+            idempotency_key=f"close:{customer_id}:{meter_id}:{period_key}:{index}",
+        )
+    grant = CreditEntry(
+        EntryKind.GRANT, credits, period_start, source=GrantSource.PLAN, expires_at=period_end,
+        reason=f"plan credits for {period_key}",
+    )  # fmt: skip
+    add_entry(
+        session, customer_id, meter_id, grant, idempotency_key=f"grant:{customer_id}:{meter_id}:{period_key}"
+    )
+
+
+def record_consumption(connection: Connection, sequences: Sequence[int]) -> int:
+    """Append consumption entries for the events ``sequences`` on every credit meter (in the caller's
+    transaction). A re-stored (merged) event only appends the difference. Returns entries written."""
+    if not sequences:
+        return 0
+    written = 0
+    meters = Meter.__table__.c
+    credit_meters = connection.execute(
+        select(CreditMeter.__table__.c.units_per_credit, meters.id, meters.name, meters.aggregation,
+               meters.field, meters.event_name, meters.filter)
+        .join(Meter.__table__, meters.id == CreditMeter.__table__.c.meter_id)
+    ).all()  # fmt: skip
+    for units_per_credit, meter_id, name, aggregation, field, event_name, meter_filter in credit_meters:
+        definition = MeterDefinition.parse(
+            name, aggregation, field, event_name=event_name, filter=meter_filter
+        )
+        if definition.aggregation is Aggregation.COUNT:
+            value = None
+        elif definition.aggregation is Aggregation.SUM and definition.field:
+            value = resolve_field(definition.field).numeric_expression()
+        else:
+            continue
+        columns = [_events.sequence, _events.customer_id, _events.occurred_at]
+        statement = (
+            select(*columns, *([value] if value is not None else []))
+            .select_from(EventRecord.__table__.join(Customer.__table__, Customer.id == _events.customer_id))
+            .where(_events.sequence.in_(list(sequences)), _events.event_name == definition.event_name)
+        )
+        condition = compile_filter(definition.filter)
+        if condition is not None:
+            statement = statement.where(condition)
+        for row in connection.execute(statement):
+            sequence, customer_id, occurred_at = row[0], row[1], row[2]
+            quantity = Decimal(1) if value is None else Decimal(row[3] or 0)
+            credits = _q(credits_for_usage(quantity, units_per_credit))
+            already = connection.execute(
+                select(func.sum(CreditEntryRecord.credits)).where(
+                    CreditEntryRecord.event_sequence == sequence,
+                    CreditEntryRecord.meter_id == meter_id,
+                    CreditEntryRecord.kind == EntryKind.CONSUMPTION.value,
+                )
+            ).scalar()
+            delta = credits - Decimal(already or 0)
+            if delta == 0:
+                continue
+            unlimited_rows = connection.execute(
+                select(CreditEntryRecord.occurred_at, CreditEntryRecord.expires_at).where(
+                    CreditEntryRecord.customer_id == customer_id,
+                    CreditEntryRecord.meter_id == meter_id,
+                    CreditEntryRecord.unlimited.is_(True),
+                )
+            ).all()
+            unlimited = any(
+                start <= occurred_at and (end is None or occurred_at < end) for start, end in unlimited_rows
+            )
+            entry = consumption_entry(delta, occurred_at, unlimited=unlimited, reason=f"event {sequence}")
+            connection.execute(
+                CreditEntryRecord.__table__.insert().values(
+                    customer_id=customer_id,
+                    meter_id=meter_id,
+                    kind=entry.kind.value,
+                    amount=entry.amount,
+                    credits=entry.credits,
+                    occurred_at=occurred_at,
+                    recorded_at=datetime.now(UTC),
+                    unlimited=False,
+                    reason=entry.reason,
+                    event_sequence=sequence,
+                )
+            )
+            written += 1
+    return written
+
+
+def uncovered_by_sequence(session: Session, customer_id: int, meter_id: int) -> dict[int, Decimal]:
+    """For each consumed event: the credits of it that no grant covered (the overage)."""
+    records = ledger_entries(session, customer_id, meter_id)
+    state = replay(entries_for(records))
+    result: dict[int, Decimal] = {}
+    for index, left in state.uncovered.items():
+        sequence = records[index].event_sequence
+        if sequence is not None:
+            result[sequence] = result.get(sequence, Decimal(0)) + left
+    return result
