@@ -15,7 +15,6 @@ nothing left to write and only release the database.
 from __future__ import annotations
 
 import logging
-import os
 import random
 import threading
 import time
@@ -23,6 +22,7 @@ from collections.abc import Sequence
 
 from opentelemetry.sdk.trace import ReadableSpan
 from opentelemetry.sdk.trace.export import SpanExporter, SpanExportResult
+from sqlalchemy import inspect
 
 from spanledger.billing.errors import StorageUnavailableError
 from spanledger.exporter.limits import ReceiverLimits
@@ -97,11 +97,14 @@ class SpanledgerSpanExporter(SpanExporter):
         with self._lock:
             if self._sessions is None:
                 from spanledger.billing.db import create_engine_from_url, make_session_factory
+                from spanledger.billing.migrate import current_revision, upgrade
 
-                self._engine = create_engine_from_url(
-                    self._database_url or os.environ.get("SPANLEDGER_DATABASE_URL")
-                )
-                self._sessions = make_session_factory(self._engine)
+                engine = create_engine_from_url(self._database_url)
+                # Zero configuration on the SQLite default: create the schema of a brand-new ledger. An
+                # existing ledger is never migrated from inside an application (`spanledger db upgrade`).
+                if current_revision(engine) is None and not inspect(engine).has_table("usage_events"):
+                    upgrade(engine)
+                self._engine, self._sessions = engine, make_session_factory(engine)
             return self._sessions
 
     def force_flush(self, timeout_millis: int = 30_000) -> bool:
