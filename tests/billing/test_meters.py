@@ -81,13 +81,12 @@ def _event(row) -> UsageEvent:
 def ledger(session):
     with session.begin():
         ingest(session, [_event(row) for row in EVENTS])
+        # Pin each event's cost (ingest prices known models with genai-prices) so the reference holds.
         for row in EVENTS:
-            if row[8] is not None:
-                session.execute(
-                    update(EventRecord)
-                    .where(EventRecord.dedupe_key == row[0])
-                    .values(upstream_cost=Decimal(row[8]))
-                )
+            cost = Decimal(row[8]) if row[8] is not None else None
+            session.execute(
+                update(EventRecord).where(EventRecord.dedupe_key == row[0]).values(upstream_cost=cost)
+            )
     return session
 
 
