@@ -27,6 +27,7 @@ COMMAND_GROUPS: list[tuple[str, str]] = [
     ("customers", "customers"),
     ("meters", "meters"),
     ("events", "events"),
+    ("stripe", "stripe"),
     ("serve", "serve"),
 ]
 
