@@ -22,6 +22,7 @@ class StripeCustomerLink(Base):
     __tablename__ = "stripe_customers"
 
     customer_id: Mapped[int] = mapped_column(ForeignKey("customers.id"), primary_key=True)
-    stripe_customer_id: Mapped[str] = mapped_column(String(255), unique=True)
+    #: ``None`` while only the mode is set; the next sync links (finds or creates) the Stripe customer.
+    stripe_customer_id: Mapped[str | None] = mapped_column(String(255), unique=True)
     mode: Mapped[str | None] = mapped_column(String(16))
     created_at: Mapped[datetime] = mapped_column(UTCDateTime())

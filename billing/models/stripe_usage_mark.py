@@ -11,7 +11,7 @@ from __future__ import annotations
 
 from datetime import datetime
 
-from sqlalchemy import BigInteger, String
+from sqlalchemy import BigInteger, Integer, String
 from sqlalchemy.orm import Mapped, mapped_column
 
 from spanledger.billing.models.base import Base
@@ -26,4 +26,6 @@ class StripeUsageMark(Base):
     stripe_event_name: Mapped[str] = mapped_column(String(100), primary_key=True)
     last_sequence: Mapped[int] = mapped_column(BigInteger, default=0)
     pending_sequence: Mapped[int | None] = mapped_column(BigInteger)
+    #: How many meter events of the pending batch Stripe already accepted (skipped on resume).
+    pending_sent: Mapped[int] = mapped_column(Integer, default=0)
     updated_at: Mapped[datetime] = mapped_column(UTCDateTime())

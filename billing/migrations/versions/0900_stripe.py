@@ -24,7 +24,7 @@ def upgrade() -> None:
     op.create_table(
         "stripe_customers",
         sa.Column("customer_id", sa.BigInteger().with_variant(sa.Integer(), "sqlite"), nullable=False),
-        sa.Column("stripe_customer_id", sa.String(length=255), nullable=False),
+        sa.Column("stripe_customer_id", sa.String(length=255), nullable=True),
         sa.Column("mode", sa.String(length=16), nullable=True),
         sa.Column("created_at", UTCDateTime(), nullable=False),
         sa.ForeignKeyConstraint(
@@ -76,6 +76,7 @@ def upgrade() -> None:
         sa.Column("stripe_event_name", sa.String(length=100), nullable=False),
         sa.Column("last_sequence", sa.BigInteger(), nullable=False),
         sa.Column("pending_sequence", sa.BigInteger(), nullable=True),
+        sa.Column("pending_sent", sa.Integer(), nullable=False),
         sa.Column("updated_at", UTCDateTime(), nullable=False),
         sa.PrimaryKeyConstraint("stripe_event_name", name=op.f("pk_stripe_usage_marks")),
     )
