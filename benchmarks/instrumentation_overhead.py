@@ -83,12 +83,18 @@ class PrebuiltStream(httpx2.SyncByteStream):
         yield from self._chunks
 
 
+# Built once: the mock server's own work must not count as anyone's overhead.
+SSE_BY_INCLUDE_USAGE = {True: sse_events(True), False: sse_events(False)}
+
+
 def handler(request: httpx2.Request) -> httpx2.Response:
     body = json.loads(request.content)
     if body.get("stream"):
         include = (body.get("stream_options") or {}).get("include_usage") is True
         return httpx2.Response(
-            200, headers={"content-type": "text/event-stream"}, stream=PrebuiltStream(sse_events(include))
+            200,
+            headers={"content-type": "text/event-stream"},
+            stream=PrebuiltStream(SSE_BY_INCLUDE_USAGE[include]),
         )
     return httpx2.Response(
         200, headers={"content-type": "application/json"}, stream=PrebuiltStream([CHAT_JSON])
