@@ -39,7 +39,8 @@ from sqlalchemy import Connection, select, update
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.orm import Session
 
-from spanledger.billing.costs.service import price_stored_events
+from spanledger.billing.costs.service import load_overrides
+from spanledger.billing.costs.upstream import UpstreamCostCalculator
 from spanledger.billing.credits.service import record_consumption
 from spanledger.billing.db import storage_errors
 from spanledger.billing.errors import InvalidEventError
@@ -160,14 +161,14 @@ def ingest(
             {e.customer_external_id or UNATTRIBUTED_CUSTOMER for e in unique.values()},
             received_at,
         )
-        inserted = _insert_new(connection, list(unique.values()), customer_ids, received_at)
+        # Every committed event carries its upstream cost, priced before it is written.
+        calculator = UpstreamCostCalculator(load_overrides(connection))
+        inserted = _insert_new(connection, list(unique.values()), customer_ids, received_at, calculator)
         conflicting = [e for key, e in unique.items() if key not in inserted]
-        merged_sequences = _merge_into_stored(connection, conflicting, customer_ids)
-        # Same transaction: every committed event carries its upstream cost, and credit balances are
-        # exact as soon as the events that consume them commit (merges append only the difference).
-        touched = sorted({*inserted.values(), *merged_sequences})
-        price_stored_events(connection, touched)
-        record_consumption(connection, touched)
+        merged_sequences = _merge_into_stored(connection, conflicting, customer_ids, calculator)
+        # Credit balances are exact as soon as the events that consume them commit; a merged event
+        # appends only the difference to what it consumed before.
+        record_consumption(connection, sorted(inserted.values()), merged=merged_sequences)
         connection.execute(
             update(IngestState)
             .where(IngestState.id == INGEST_STATE_ID)
@@ -236,16 +237,26 @@ def _customer_ids(connection: Connection, external_ids: list[str]) -> dict[str, 
     return {external_id: customer_id for external_id, customer_id in rows}
 
 
-def _row(event: UsageEvent, customer_id: int, received_at: datetime) -> dict[str, Any]:
+def _row(
+    event: UsageEvent, customer_id: int, received_at: datetime, calculator: UpstreamCostCalculator
+) -> dict[str, Any]:
     row = {name: getattr(event, name) for name in _EVENT_COLUMNS if name != "customer_external_id"}
     row["customer_id"] = customer_id
     row["received_at"] = received_at
     row["metadata"] = event.metadata
+    cost = calculator.cost(event)
+    row["upstream_cost"] = cost.amount
+    row["upstream_cost_currency"] = cost.currency
+    row["price_source"] = cost.source
     return row
 
 
 def _insert_new(
-    connection: Connection, events: list[UsageEvent], customer_ids: dict[str, int], received_at: datetime
+    connection: Connection,
+    events: list[UsageEvent],
+    customer_ids: dict[str, int],
+    received_at: datetime,
+    calculator: UpstreamCostCalculator,
 ) -> dict[str, int]:
     """Insert what is new; return {dedupe_key: sequence} of the rows actually inserted."""
     table = EventRecord.__table__
@@ -255,14 +266,18 @@ def _insert_new(
         .returning(table.c.dedupe_key, table.c.sequence)
     )
     rows = [
-        _row(e, customer_ids[e.customer_external_id or UNATTRIBUTED_CUSTOMER], received_at) for e in events
+        _row(e, customer_ids[e.customer_external_id or UNATTRIBUTED_CUSTOMER], received_at, calculator)
+        for e in events
     ]
     result = connection.execute(statement, rows)
     return {key: sequence for key, sequence in result}
 
 
 def _merge_into_stored(
-    connection: Connection, incoming: list[UsageEvent], customer_ids: dict[str, int]
+    connection: Connection,
+    incoming: list[UsageEvent],
+    customer_ids: dict[str, int],
+    calculator: UpstreamCostCalculator,
 ) -> list[int]:
     if not incoming:
         return []
@@ -284,7 +299,10 @@ def _merge_into_stored(
         if merged is None:
             continue
         values = _row(
-            merged, customer_ids[merged.customer_external_id or UNATTRIBUTED_CUSTOMER], row["received_at"]
+            merged,
+            customer_ids[merged.customer_external_id or UNATTRIBUTED_CUSTOMER],
+            row["received_at"],
+            calculator,
         )
         for unchanged in ("dedupe_key", "received_at", "occurred_at", "trace_id", "span_id", "event_name"):
             values.pop(unchanged)

@@ -11,6 +11,7 @@ from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from decimal import ROUND_HALF_EVEN, Decimal
+from typing import Any
 
 from sqlalchemy import Connection, func, select
 from sqlalchemy.orm import Session
@@ -217,18 +218,23 @@ def close_and_grant(
     )
 
 
-def record_consumption(connection: Connection, sequences: Sequence[int]) -> int:
-    """Append consumption entries for the events ``sequences`` on every credit meter (in the caller's
-    transaction). A re-stored (merged) event only appends the difference. Returns entries written."""
-    if not sequences:
+def record_consumption(
+    connection: Connection, sequences: Sequence[int], *, merged: Sequence[int] = ()
+) -> int:
+    """Append consumption entries on every credit meter for new events ``sequences`` and re-stored
+    (merged) events ``merged``, in the caller's transaction. A merged event only appends the
+    difference to what it consumed before. Returns the number of entries written."""
+    every = [*sequences, *merged]
+    if not every:
         return 0
-    written = 0
     meters = Meter.__table__.c
     credit_meters = connection.execute(
         select(CreditMeter.__table__.c.units_per_credit, meters.id, meters.name, meters.aggregation,
                meters.field, meters.event_name, meters.filter)
         .join(Meter.__table__, meters.id == CreditMeter.__table__.c.meter_id)
     ).all()  # fmt: skip
+    entries: list[dict[str, Any]] = []
+    unlimited_windows: dict[tuple[int, int], list[tuple[datetime, datetime | None]]] = {}
     for units_per_credit, meter_id, name, aggregation, field, event_name, meter_filter in credit_meters:
         definition = MeterDefinition.parse(
             name, aggregation, field, event_name=event_name, filter=meter_filter
@@ -243,52 +249,75 @@ def record_consumption(connection: Connection, sequences: Sequence[int]) -> int:
         statement = (
             select(*columns, *([value] if value is not None else []))
             .select_from(EventRecord.__table__.join(Customer.__table__, Customer.id == _events.customer_id))
-            .where(_events.sequence.in_(list(sequences)), _events.event_name == definition.event_name)
+            .where(_events.sequence.in_(every), _events.event_name == definition.event_name)
         )
         condition = compile_filter(definition.filter)
         if condition is not None:
             statement = statement.where(condition)
+        consumed_before = _consumed_before(connection, meter_id, merged)
+        recorded_at = datetime.now(UTC)
         for row in connection.execute(statement):
             sequence, customer_id, occurred_at = row[0], row[1], row[2]
             quantity = Decimal(1) if value is None else Decimal(row[3] or 0)
-            credits = _q(credits_for_usage(quantity, units_per_credit))
-            already = connection.execute(
-                select(func.sum(CreditEntryRecord.credits)).where(
-                    CreditEntryRecord.event_sequence == sequence,
-                    CreditEntryRecord.meter_id == meter_id,
-                    CreditEntryRecord.kind == EntryKind.CONSUMPTION.value,
-                )
-            ).scalar()
-            delta = credits - Decimal(already or 0)
+            delta = _q(credits_for_usage(quantity, units_per_credit)) - consumed_before.get(
+                sequence, Decimal(0)
+            )
             if delta == 0:
                 continue
-            unlimited_rows = connection.execute(
-                select(CreditEntryRecord.occurred_at, CreditEntryRecord.expires_at).where(
-                    CreditEntryRecord.customer_id == customer_id,
-                    CreditEntryRecord.meter_id == meter_id,
-                    CreditEntryRecord.unlimited.is_(True),
-                )
-            ).all()
+            key = (customer_id, meter_id)
+            if key not in unlimited_windows:
+                unlimited_windows[key] = _unlimited_windows(connection, customer_id, meter_id)
             unlimited = any(
-                start <= occurred_at and (end is None or occurred_at < end) for start, end in unlimited_rows
+                start <= occurred_at and (end is None or occurred_at < end)
+                for start, end in unlimited_windows[key]
             )
             entry = consumption_entry(delta, occurred_at, unlimited=unlimited, reason=f"event {sequence}")
-            connection.execute(
-                CreditEntryRecord.__table__.insert().values(
-                    customer_id=customer_id,
-                    meter_id=meter_id,
-                    kind=entry.kind.value,
-                    amount=entry.amount,
-                    credits=entry.credits,
-                    occurred_at=occurred_at,
-                    recorded_at=datetime.now(UTC),
-                    unlimited=False,
-                    reason=entry.reason,
-                    event_sequence=sequence,
-                )
+            entries.append(
+                {
+                    "customer_id": customer_id,
+                    "meter_id": meter_id,
+                    "kind": entry.kind.value,
+                    "amount": entry.amount,
+                    "credits": entry.credits,
+                    "occurred_at": occurred_at,
+                    "recorded_at": recorded_at,
+                    "unlimited": False,
+                    "reason": entry.reason,
+                    "event_sequence": sequence,
+                }
             )
-            written += 1
-    return written
+    if entries:
+        connection.execute(CreditEntryRecord.__table__.insert(), entries)
+    return len(entries)
+
+
+def _consumed_before(connection: Connection, meter_id: int, sequences: Sequence[int]) -> dict[int, Decimal]:
+    """Credits already consumed on ``meter_id`` by each of the (re-stored) events ``sequences``."""
+    if not sequences:
+        return {}
+    rows = connection.execute(
+        select(CreditEntryRecord.event_sequence, func.sum(CreditEntryRecord.credits))
+        .where(
+            CreditEntryRecord.event_sequence.in_(list(sequences)),
+            CreditEntryRecord.meter_id == meter_id,
+            CreditEntryRecord.kind == EntryKind.CONSUMPTION.value,
+        )
+        .group_by(CreditEntryRecord.event_sequence)
+    )
+    return {sequence: Decimal(total or 0) for sequence, total in rows}
+
+
+def _unlimited_windows(
+    connection: Connection, customer_id: int, meter_id: int
+) -> list[tuple[datetime, datetime | None]]:
+    rows = connection.execute(
+        select(CreditEntryRecord.occurred_at, CreditEntryRecord.expires_at).where(
+            CreditEntryRecord.customer_id == customer_id,
+            CreditEntryRecord.meter_id == meter_id,
+            CreditEntryRecord.unlimited.is_(True),
+        )
+    )
+    return [(start, end) for start, end in rows]
 
 
 def uncovered_by_sequence(session: Session, customer_id: int, meter_id: int) -> dict[int, Decimal]:
