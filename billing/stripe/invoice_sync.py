@@ -123,6 +123,12 @@ def _snapshot(session: Session, invoice_id: int) -> tuple[InvoiceSnapshot, Custo
     return snapshot, customer
 
 
+def _metadata(stripe_object: Any) -> dict[str, Any]:
+    """A Stripe object's metadata as a dict (a ``StripeObject`` is not a dict in stripe 16)."""
+    metadata = getattr(stripe_object, "metadata", None)
+    return metadata.to_dict() if metadata is not None else {}
+
+
 def _describe(item: PlannedItem) -> dict[str, Any]:
     return {"line_id": item.line_id, "amount_minor": item.amount_minor, "description": item.description}
 
@@ -194,7 +200,7 @@ class _InvoiceSync:
         )
         ours = [
             inv for inv in existing.data
-            if (inv.metadata or {}).get(f"{KEY_PREFIX}_invoice_id") == str(self.invoice_id)
+            if _metadata(inv).get(f"{KEY_PREFIX}_invoice_id") == str(self.invoice_id)
         ]  # fmt: skip
         if ours:
             remote = ours[0]
@@ -236,10 +242,7 @@ class _InvoiceSync:
             listed = self.call(
                 lambda: self.client.v1.invoice_items.list(params={"invoice": stripe_invoice_id, "limit": 100})
             )
-            held = {
-                (item.metadata or {}).get(f"{KEY_PREFIX}_invoice_line_id", ""): item.id
-                for item in listed.data
-            }
+            held = {_metadata(item).get(f"{KEY_PREFIX}_invoice_line_id", ""): item.id for item in listed.data}
         for item in remaining:
             stripe_id = held.get(str(item.line_id))
             if stripe_id is None:
