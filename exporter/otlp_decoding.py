@@ -27,6 +27,7 @@ from spanledger.exporter.spans import AttributeValue, SpanRecord
 __all__ = ["count_spans", "decode_json", "decode_protobuf", "parse_protobuf", "spans_from_request"]
 
 _EMPTY: Mapping[str, AttributeValue] = {}
+_NONE: frozenset[str] = frozenset()
 
 
 def parse_protobuf(payload: bytes) -> ExportTraceServiceRequest:
@@ -110,7 +111,7 @@ def _proto_attributes(
             oversized.add(key)
             continue
         attributes[key] = value
-    return (attributes or _EMPTY), frozenset(oversized)
+    return (attributes or _EMPTY), (frozenset(oversized) if oversized else _NONE)
 
 
 def _proto_value(any_value: Any) -> AttributeValue | None:
@@ -241,7 +242,7 @@ def _json_attributes(
 ) -> tuple[Mapping[str, AttributeValue], frozenset[str]]:
     key_values = obj.get("attributes")
     if not key_values:
-        return _EMPTY, frozenset()
+        return _EMPTY, _NONE
     if not isinstance(key_values, list):
         raise PayloadError("attributes must be a JSON array of {key, value} objects")
     attributes: dict[str, AttributeValue] = {}
@@ -256,7 +257,7 @@ def _json_attributes(
             oversized.add(key)
             continue
         attributes[key] = value
-    return (attributes or _EMPTY), frozenset(oversized)
+    return (attributes or _EMPTY), (frozenset(oversized) if oversized else _NONE)
 
 
 def _key_values(items: list[Any]) -> Iterator[tuple[str, Any]]:
