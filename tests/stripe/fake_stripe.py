@@ -34,6 +34,10 @@ _ERRORS = {
 }
 
 
+def _invalid(message: str) -> dict[str, Any]:
+    return {"error": {"type": "invalid_request_error", "message": message}}
+
+
 def decode_form(pairs: list[tuple[str, str]]) -> dict[str, Any]:
     """``metadata[a]=1&expand[0]=x`` → ``{"metadata": {"a": "1"}, "expand": {"0": "x"}}``."""
     result: dict[str, Any] = {}
@@ -130,24 +134,35 @@ class FakeStripe:
     def _route(self, method: str, path: str, params: dict[str, Any]) -> tuple[int, dict[str, Any]]:
         s = self.state
         if method == "POST" and path == "/v1/customers":
-            customer = {"id": self._new_id("cus"), "object": "customer", "metadata": params.get("metadata", {}),
-                        "name": params.get("name"), "email": params.get("email")}  # fmt: skip
+            customer = {
+                "id": self._new_id("cus"),
+                "object": "customer",
+                "metadata": params.get("metadata", {}),
+                "name": params.get("name"),
+                "email": params.get("email"),
+            }
             s.customers[customer["id"]] = customer
             return 200, customer
         if method == "GET" and path == "/v1/customers/search":
             match = re.fullmatch(r"metadata\['([^']+)'\]:'((?:[^'\\]|\\.)*)'", params.get("query", ""))
             if not match:
-                return 400, {"error": {"type": "invalid_request_error", "message": "unsupported query"}}
+                return 400, _invalid("unsupported query")
             key, value = match.group(1), re.sub(r"\\(.)", r"\1", match.group(2))
             data = [c for c in s.customers.values() if c["metadata"].get(key) == value]
             return 200, {"object": "search_result", "data": data, "has_more": False, "url": path}
         if method == "POST" and path == "/v1/invoices":
             if params.get("customer") not in s.customers:
-                return 400, {"error": {"type": "invalid_request_error", "message": "No such customer"}}
-            invoice = {"id": self._new_id("in"), "object": "invoice", "customer": params["customer"],
-                       "currency": params.get("currency", "usd"), "status": "draft",
-                       "metadata": params.get("metadata", {}), "auto_advance": params.get("auto_advance") == "true",
-                       "collection_method": params.get("collection_method", "charge_automatically")}  # fmt: skip
+                return 400, _invalid("No such customer")
+            invoice = {
+                "id": self._new_id("in"),
+                "object": "invoice",
+                "customer": params["customer"],
+                "currency": params.get("currency", "usd"),
+                "status": "draft",
+                "metadata": params.get("metadata", {}),
+                "auto_advance": params.get("auto_advance") == "true",
+                "collection_method": params.get("collection_method", "charge_automatically"),
+            }
             s.invoices[invoice["id"]] = invoice
             return 200, self._invoice_view(invoice)
         if method == "GET" and path == "/v1/invoices":
@@ -159,7 +174,7 @@ class FakeStripe:
         if match:
             invoice = s.invoices.get(match.group(1))
             if invoice is None:
-                return 404, {"error": {"type": "invalid_request_error", "message": "No such invoice"}}
+                return 404, _invalid("No such invoice")
             action = match.group(2)
             if action == "/finalize":
                 if invoice["status"] != "draft":
@@ -180,11 +195,17 @@ class FakeStripe:
         if method == "POST" and path == "/v1/invoiceitems":
             invoice = s.invoices.get(params.get("invoice", ""))
             if invoice is None or invoice["status"] != "draft":
-                return 400, {"error": {"type": "invalid_request_error", "message": "invoice is not a draft"}}
-            item = {"id": self._new_id("ii"), "object": "invoiceitem", "invoice": invoice["id"],
-                    "customer": params.get("customer"), "amount": int(params["amount"]),
-                    "currency": params.get("currency"), "description": params.get("description"),
-                    "metadata": params.get("metadata", {})}  # fmt: skip
+                return 400, _invalid("invoice is not a draft")
+            item = {
+                "id": self._new_id("ii"),
+                "object": "invoiceitem",
+                "invoice": invoice["id"],
+                "customer": params.get("customer"),
+                "amount": int(params["amount"]),
+                "currency": params.get("currency"),
+                "description": params.get("description"),
+                "metadata": params.get("metadata", {}),
+            }
             s.invoice_items[item["id"]] = item
             return 200, item
         if method == "GET" and path == "/v1/invoiceitems":
@@ -194,10 +215,16 @@ class FakeStripe:
             identifier = params.get("identifier") or self._new_id("mev")
             event = s.meter_events.setdefault(
                 identifier,
-                {"object": "billing.meter_event", "event_name": params.get("event_name"), "identifier": identifier,
-                 "payload": params.get("payload", {}), "timestamp": int(params.get("timestamp", time.time())),
-                 "created": int(time.time()), "livemode": False},
-            )  # fmt: skip
+                {
+                    "object": "billing.meter_event",
+                    "event_name": params.get("event_name"),
+                    "identifier": identifier,
+                    "payload": params.get("payload", {}),
+                    "timestamp": int(params.get("timestamp", time.time())),
+                    "created": int(time.time()),
+                    "livemode": False,
+                },
+            )
             return 200, event
         return 404, {
             "error": {
@@ -241,9 +268,20 @@ class FakeStripe:
                     saved_path, saved_params, status, response = saved
                     if saved_path != split.path or saved_params != params:
                         record.status = 400
-                        return 400, {"error": {"type": "idempotency_error", "message": (
-                            "Keys for idempotent requests can only be used with the same parameters they were first used with."
-                        )}}, None  # fmt: skip
+                        return (
+                            400,
+                            {
+                                "error": {
+                                    "type": "idempotency_error",
+                                    "message": (
+                                        "Keys for idempotent requests can only be used "
+                                        "with the same parameters "
+                                        "they were first used with."
+                                    ),
+                                }
+                            },
+                            None,
+                        )
                     record.status, record.replayed = status, True
                     return status, response, None
             status, response = self._route(method, split.path, params)
