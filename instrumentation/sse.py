@@ -62,6 +62,10 @@ class SSEReader:
 
 def parse_event(raw: bytes) -> SSEEvent:
     """Parse the fields of one raw event (comments and unknown fields are ignored)."""
+    if raw.startswith(b"data:") and raw.endswith(b"\n\n") and raw.count(b"\n") == 2 and b"\r" not in raw:
+        # The usual shape, one ``data:`` line: skip the general line splitting.
+        value = raw[5:-2]
+        return SSEEvent(None, value[1:] if value.startswith(b" ") else value, raw)
     name: str | None = None
     data_lines: list[bytes] = []
     for line in _LINE_END.split(raw):

@@ -33,8 +33,6 @@ __all__ = [
 ]
 
 _NULL_USAGE = (b',"usage":null', b'"usage":null,', b', "usage": null', b'"usage": null, ')
-_NULL_FINISH = (b'"finish_reason":null', b'"finish_reason": null')
-_EMPTY_CHOICES = (b'"choices":[]', b'"choices": []')
 _RESPONSE_END_EVENTS = frozenset({"response.completed", "response.incomplete", "response.failed"})
 
 
@@ -112,8 +110,14 @@ class ChatCompletionsReader:
     def read_event(self, event: str | None, data: bytes) -> None:
         if data == b"[DONE]" or not data:
             return
-        if self._seen_first and not _worth_parsing(data):
-            return
+        if self._seen_first:
+            # Fast path for the common content chunk: no finish reason, no usage object.
+            if (b'"finish_reason":null' in data or b'"finish_reason": null' in data) and (
+                b'"usage"' not in data or b'"usage":null' in data or b'"usage": null' in data
+            ):
+                return
+            if not _worth_parsing(data):
+                return
         chunk = json.loads(data)
         if not isinstance(chunk, dict):
             return
@@ -146,15 +150,15 @@ class ChatCompletionsReader:
 
 def _worth_parsing(data: bytes) -> bool:
     """Whether a later chunk can carry facts: a usage object or a non-null finish reason."""
-    if b'"usage"' in data and not any(pattern in data for pattern in _NULL_USAGE):
+    if b'"usage"' in data and b'"usage":null' not in data and b'"usage": null' not in data:
         return True
     finishes = data.count(b'"finish_reason"')
-    return finishes > sum(data.count(pattern) for pattern in _NULL_FINISH)
+    return finishes > data.count(b'"finish_reason":null') + data.count(b'"finish_reason": null')
 
 
 def is_usage_only_chunk(data: bytes) -> bool:
     """Whether ``data`` is the extra chunk ``include_usage`` adds: empty ``choices`` and a usage object."""
-    if not any(pattern in data for pattern in _EMPTY_CHOICES):
+    if b'"choices":[]' not in data and b'"choices": []' not in data:
         return False
     try:
         chunk = json.loads(data)
