@@ -68,9 +68,9 @@ def add_invoice(
         invoice = InvoiceRecord(
             customer_id=customer_id, subscription_id=None, period=period,
             period_start=datetime(2026, 10, 1, tzinfo=UTC), period_end=datetime(2026, 11, 1, tzinfo=UTC),
-            currency=currency, status=status, number=f"{currency}-{sequence:06d}", number_sequence=sequence,
+            currency=currency, status="draft", number=None, number_sequence=None,
             subtotal=total, total=total, upstream_cost=None, margin=None, unknown_cost_events=0,
-            created_at=now, updated_at=now, finalized_at=now,
+            created_at=now, updated_at=now, finalized_at=None,
         )  # fmt: skip
         session.add(invoice)
         session.flush()
@@ -82,6 +82,11 @@ def add_invoice(
                     exact_amount=amount, amount=Decimal(amount), details={},
                 )
             )  # fmt: skip
+        session.flush()
+        # Lines first, then finalize: a finalized invoice's lines can no longer change (invoices.guard).
+        if status != "draft":
+            invoice.status, invoice.number = status, f"{currency}-{sequence:06d}"
+            invoice.number_sequence, invoice.finalized_at = sequence, now
         return invoice.id
 
 
