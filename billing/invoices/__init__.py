@@ -1,5 +1,14 @@
 """Invoices: line computation and lifecycle (pure), runs, audit trail and exports (services)."""
 
+from spanledger.billing.invoices.audit import (
+    Explanation,
+    events_csv,
+    explain,
+    invoice_csv,
+    invoice_events,
+    invoice_json,
+)
+from spanledger.billing.invoices.guard import install_immutability_guard
 from spanledger.billing.invoices.lifecycle import (
     InvoiceStatus,
     check_editable,
@@ -19,21 +28,53 @@ from spanledger.billing.invoices.lines import (
     pack_line,
     usage_line,
 )
+from spanledger.billing.invoices.service import (
+    InvoiceOutcome,
+    RunSummary,
+    ensure_editable,
+    finalize,
+    find_invoice,
+    invoice_lines,
+    list_invoices,
+    pay,
+    run_invoices,
+    void,
+)
+
+# A finalized invoice never changes, whoever loads its rows (see guard.py).
+install_immutability_guard()
 
 __all__ = [
+    "Explanation",
     "InvoiceLine",
+    "InvoiceOutcome",
     "InvoiceStatus",
     "InvoiceTotals",
     "LateUsageInput",
     "LineKind",
+    "RunSummary",
     "UsageInput",
     "base_fee_line",
     "check_editable",
     "check_transition",
     "credits_line",
+    "ensure_editable",
+    "events_csv",
+    "explain",
+    "finalize",
+    "find_invoice",
     "format_number",
+    "install_immutability_guard",
+    "invoice_csv",
+    "invoice_events",
+    "invoice_json",
+    "invoice_lines",
     "invoice_totals",
     "late_usage_line",
+    "list_invoices",
     "pack_line",
+    "pay",
+    "run_invoices",
     "usage_line",
+    "void",
 ]

@@ -1,0 +1,326 @@
+"""Compute one customer's draft for one billing month from the database (read-only).
+
+Everything here reads; :mod:`spanledger.billing.invoices.service` writes. The numbers come from the
+pure cores (:mod:`.lines`, :mod:`spanledger.billing.pricing`, proration); this module only selects the
+inputs and records, for every usage line, the selection it priced: meter, customer, window and the
+ingestion sequence range ``(after, max]`` (:mod:`.selection`).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from datetime import datetime
+from decimal import Decimal
+from typing import Any
+
+from sqlalchemy import func, select
+from sqlalchemy.orm import Session
+
+from spanledger.billing.catalog import plan_from_json, price_from_json, price_to_json
+from spanledger.billing.credits.ledger import EntryKind, replay
+from spanledger.billing.credits.service import entries_for, ledger_entries
+from spanledger.billing.invoices.lifecycle import InvoiceStatus
+from spanledger.billing.invoices.lines import (
+    InvoiceLine,
+    LateUsageInput,
+    UsageInput,
+    base_fee_line,
+    credits_line,
+    late_usage_line,
+    pack_line,
+    usage_line,
+)
+from spanledger.billing.invoices.selection import meter_totals
+from spanledger.billing.meters import to_definition
+from spanledger.billing.models import (
+    CreditEntryRecord,
+    CreditMeter,
+    EventRecord,
+    InvoiceLineRecord,
+    InvoiceRecord,
+    Meter,
+    PlanRecord,
+    SubscriptionPhase,
+    SubscriptionRecord,
+)
+from spanledger.billing.plans import Plan
+from spanledger.billing.subscriptions import Period, PlanSegment, base_fee_charges
+
+__all__ = ["DraftLine", "ingestion_head", "late_lines", "subscription_draft_lines", "usage_credit_coverage"]
+
+_ZERO = Decimal(0)
+_events = EventRecord.__table__.c
+
+
+@dataclass(frozen=True, slots=True)
+class DraftLine:
+    """A computed line plus the audit trail to store next to it."""
+
+    line: InvoiceLine
+    meter_id: int | None = None
+    meter_snapshot: dict[str, Any] | None = None
+    price_snapshot: dict[str, Any] | None = None
+    window_start: datetime | None = None
+    window_end: datetime | None = None
+    after_sequence: int | None = None
+    max_sequence: int | None = None
+    extra_details: dict[str, Any] = field(default_factory=dict)
+
+
+def ingestion_head(session: Session) -> int:
+    """The highest committed ingestion sequence (sequences grow in commit order; 0 when empty)."""
+    return int(session.scalar(select(func.max(_events.sequence))) or 0)
+
+
+def plan_segments(session: Session, subscription: SubscriptionRecord) -> list[PlanSegment]:
+    """The subscription's plan history as pure segments, clipped to the subscription's own dates."""
+    rows = session.execute(
+        select(SubscriptionPhase, PlanRecord)
+        .join(PlanRecord, PlanRecord.id == SubscriptionPhase.plan_id)
+        .where(SubscriptionPhase.subscription_id == subscription.id)
+        .order_by(SubscriptionPhase.start)
+    ).all()
+    segments = []
+    for phase, plan in rows:
+        start = max(phase.start, subscription.started_at)
+        ends = [moment for moment in (phase.end, subscription.ends_at) if moment is not None]
+        end = min(ends) if ends else None
+        if end is not None and end <= start:
+            continue
+        segments.append(PlanSegment(plan_from_json(plan.definition), start, end, subscription.seats))
+    return segments
+
+
+def usage_credit_coverage(
+    session: Session, customer_id: int, meter_id: int, sequences: set[int]
+) -> tuple[Decimal, Decimal]:
+    """(credits consumed, credits that grants covered) by the events ``sequences`` on a credit meter.
+
+    The ledger is replayed in the order things *occurred* (a plan grant for a month occurs at its
+    start even when the run that wrote it came after the month's events), then insertion order.
+    """
+    records = sorted(ledger_entries(session, customer_id, meter_id), key=lambda r: (r.occurred_at, r.id))
+    state = replay(entries_for(records))
+    consumed = covered = _ZERO
+    for index, record in enumerate(records):
+        if record.kind != EntryKind.CONSUMPTION or record.event_sequence not in sequences:
+            continue
+        credits = record.credits if record.credits is not None else -record.amount
+        consumed += credits
+        covered += credits - state.uncovered.get(index, _ZERO)
+    return consumed, covered
+
+
+def _window_sequences(
+    session: Session, customer_id: int, start: datetime, end: datetime, after: int | None, head: int
+) -> set[int]:
+    statement = select(_events.sequence).where(
+        _events.customer_id == customer_id,
+        _events.occurred_at >= start,
+        _events.occurred_at < end,
+        _events.sequence <= head,
+    )
+    if after is not None:
+        statement = statement.where(_events.sequence > after)
+    return set(session.scalars(statement))
+
+
+def _usage_lines(
+    session: Session, customer_id: int, plan: Plan, period: Period, head: int
+) -> list[DraftLine]:
+    lines: list[DraftLine] = []
+    for plan_price in plan.prices:
+        meter = session.scalar(select(Meter).where(Meter.name == plan_price.meter))
+        if meter is None:
+            raise LookupError(f"plan {plan.code} prices meter {plan_price.meter!r}, which does not exist")
+        definition = to_definition(meter)
+        totals = meter_totals(
+            session,
+            definition,
+            customer_id=customer_id,
+            start=period.start,
+            end=period.end,
+            max_sequence=head,
+        )
+        credit_meter = session.scalar(select(CreditMeter).where(CreditMeter.meter_id == meter.id))
+        covered_units = covered_credits = _ZERO
+        if credit_meter is not None and totals.event_count:
+            sequences = _window_sequences(session, customer_id, period.start, period.end, None, head)
+            _consumed, covered_credits = usage_credit_coverage(session, customer_id, meter.id, sequences)
+            covered_units = min(totals.value, covered_credits * credit_meter.units_per_credit)
+        usage = UsageInput(
+            plan_price.meter,
+            plan_price.price,
+            totals.value,
+            upstream_cost=totals.upstream_cost if totals.event_count else None,
+            unknown_cost_events=totals.unknown_cost_events,
+            credit_covered_units=covered_units,
+        )
+        audit = {
+            "meter_id": meter.id,
+            "meter_snapshot": definition.to_json(),
+            "price_snapshot": price_to_json(plan_price.price),
+            "window_start": period.start,
+            "window_end": period.end,
+            "max_sequence": head,
+        }
+        extra = {"event_count": totals.event_count, "highest_sequence_included": totals.max_sequence}
+        lines.append(DraftLine(usage_line(usage), **audit, extra_details=extra))
+        if covered_credits > 0:
+            line = credits_line(plan_price.meter, covered_credits, covered_units, plan.currency)
+            lines.append(DraftLine(line, meter_id=meter.id))
+    return lines
+
+
+def _pack_lines(session: Session, customer_id: int, currency: str, period: Period) -> list[DraftLine]:
+    purchases = session.scalars(
+        select(CreditEntryRecord)
+        .where(
+            CreditEntryRecord.customer_id == customer_id,
+            CreditEntryRecord.pack_code.is_not(None),
+            CreditEntryRecord.pack_currency == currency,
+            CreditEntryRecord.occurred_at >= period.start,
+            CreditEntryRecord.occurred_at < period.end,
+        )
+        .order_by(CreditEntryRecord.id)
+    )
+    return [
+        DraftLine(pack_line(p.pack_code or "", p.pack_price or _ZERO, currency, p.occurred_at))
+        for p in purchases
+    ]
+
+
+def subscription_draft_lines(
+    session: Session, subscription: SubscriptionRecord, period: Period, head: int
+) -> tuple[str, list[DraftLine]]:
+    """(currency, lines) of the subscription's invoice for ``period``: base fee and seats, packs,
+    usage priced by the plan active at the end of the period (usage is never prorated)."""
+    segments = plan_segments(session, subscription)
+    active = [s for s in segments if period.overlap_seconds(s.start, s.end) > 0]
+    if not active:
+        raise LookupError(f"no plan is active during {period.label()}")
+    plan = active[-1].plan
+    lines = [
+        DraftLine(base_fee_line(c, plan.currency))
+        for c in base_fee_charges(active, period, subscription.anchor)
+    ]
+    lines += _pack_lines(session, subscription.customer_id, plan.currency, period)
+    lines += _usage_lines(session, subscription.customer_id, plan, period, head)
+    return plan.currency, lines
+
+
+def late_lines(
+    session: Session, customer_id: int, period_label: str, currency: str, head: int
+) -> list[DraftLine]:
+    """True-up lines for events that arrived after an earlier month's invoice was finalized.
+
+    They go on the *next open* invoice: the draft of ``period_label`` gets them only when no other
+    draft of the customer lies between the finalized month and this one (see docs/billing.md).
+    """
+    invoices = list(
+        session.scalars(
+            select(InvoiceRecord)
+            .where(InvoiceRecord.customer_id == customer_id, InvoiceRecord.period < period_label)
+            .order_by(InvoiceRecord.period)
+        )
+    )
+    closed = [i for i in invoices if i.status in (InvoiceStatus.FINALIZED, InvoiceStatus.PAID)]
+    drafts = [i.period for i in invoices if i.status == InvoiceStatus.DRAFT]
+    closed_ids = [i.id for i in closed]
+    if not closed_ids:
+        return []
+    earlier_late = [
+        line
+        for line in session.scalars(select(InvoiceLineRecord).where(InvoiceLineRecord.kind == "late_usage"))
+        if line.details.get("original_invoice_id") in closed_ids or line.invoice_id in closed_ids
+    ]
+    result: list[DraftLine] = []
+    for invoice in closed:
+        if invoice.currency != currency or any(invoice.period < d < period_label for d in drafts):
+            continue
+        usage = session.scalars(
+            select(InvoiceLineRecord)
+            .where(InvoiceLineRecord.invoice_id == invoice.id, InvoiceLineRecord.kind == "usage")
+            .order_by(InvoiceLineRecord.position)
+        )
+        for original in usage:
+            result.extend(_late_line_for(session, customer_id, invoice, original, earlier_late, head))
+    return result
+
+
+def _late_line_for(
+    session: Session,
+    customer_id: int,
+    invoice: InvoiceRecord,
+    original: InvoiceLineRecord,
+    earlier_late: list[InvoiceLineRecord],
+    head: int,
+) -> list[DraftLine]:
+    meter = session.get(Meter, original.meter_id) if original.meter_id is not None else None
+    if meter is None or original.price_snapshot is None or original.window_start is None:
+        return []
+    billed = [
+        line
+        for line in earlier_late
+        if line.details.get("original_line_id") == original.id
+        and line.invoice_id != invoice.id
+        and _is_closed(session, line.invoice_id)
+    ]
+    after = max([original.max_sequence or 0, *(line.max_sequence or 0 for line in billed)])
+    definition = to_definition(meter)
+    assert original.window_end is not None
+    totals = meter_totals(
+        session,
+        definition,
+        customer_id=customer_id,
+        start=original.window_start,
+        end=original.window_end,
+        after_sequence=after,
+        max_sequence=head,
+    )
+    if not totals.event_count:
+        return []
+    priced_quantity = Decimal(original.details.get("quantity", str(original.quantity)))
+    quantity = priced_quantity + sum((line.quantity for line in billed), _ZERO)
+    exact = Decimal(original.exact_amount) + sum((Decimal(line.exact_amount) for line in billed), _ZERO)
+    known_costs = [
+        c for c in (original.upstream_cost, *(line.upstream_cost for line in billed)) if c is not None
+    ]
+    late = LateUsageInput(
+        meter.name,
+        invoice.period,
+        price_from_json(original.price_snapshot),
+        quantity,
+        exact,
+        totals.value,
+        original_upstream_cost=sum(known_costs, _ZERO) if known_costs else None,
+        late_upstream_cost=totals.upstream_cost,
+    )
+    extra = {
+        "original_invoice_id": invoice.id,
+        "original_invoice_number": invoice.number,
+        "original_line_id": original.id,
+        "original_upstream_cost": None
+        if late.original_upstream_cost is None
+        else str(late.original_upstream_cost),
+        "event_count": totals.event_count,
+        "highest_sequence_included": totals.max_sequence,
+    }
+    return [
+        DraftLine(
+            late_usage_line(late),
+            meter_id=meter.id,
+            meter_snapshot=definition.to_json(),
+            price_snapshot=original.price_snapshot,
+            window_start=original.window_start,
+            window_end=original.window_end,
+            after_sequence=after,
+            max_sequence=head,
+            extra_details=extra,
+        )
+    ]
+
+
+def _is_closed(session: Session, invoice_id: int) -> bool:
+    status = session.scalar(select(InvoiceRecord.status).where(InvoiceRecord.id == invoice_id))
+    return status in (InvoiceStatus.FINALIZED, InvoiceStatus.PAID)
