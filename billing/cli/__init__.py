@@ -29,6 +29,13 @@ COMMAND_GROUPS: list[tuple[str, str]] = [
     ("events", "events"),
     ("stripe", "stripe"),
     ("serve", "serve"),
+    ("apply", "apply"),
+    ("prices", "prices"),
+    ("plans", "plans"),
+    ("subscriptions", "subscriptions"),
+    ("credits", "credits"),
+    ("costs", "costs"),
+    ("margins", "margins"),
 ]
 
 
