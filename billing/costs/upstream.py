@@ -142,6 +142,71 @@ def override_cost(override: PriceOverride, event: UsageEvent) -> Decimal:
     return total / _MILLION
 
 
+#: Per-token prices by (provider, model, genai-prices price object); the price objects belong to the
+#: bundled data snapshot, which lives as long as the process, so the cache never goes stale.
+_LINEAR_PRICES: dict[tuple[str | None, str, int], _LinearPrices | None] = {}
+
+
+def _usage_of(event: UsageEvent) -> genai_prices.Usage:
+    return genai_prices.Usage(
+        input_tokens=event.input_tokens or 0,
+        cache_read_tokens=event.cache_read_input_tokens or 0,
+        cache_write_tokens=event.cache_write_input_tokens or 0,
+        output_tokens=event.output_tokens or 0,
+        output_reasoning_tokens=event.reasoning_tokens or 0,
+    )
+
+
+def _calc_total(event: UsageEvent, model: str, provider_id: str | None, usage: genai_prices.Usage) -> Decimal:
+    calculation = genai_prices.calc_price(
+        usage, model_ref=model, provider_id=provider_id, genai_request_timestamp=event.occurred_at
+    )
+    return Decimal(calculation.total_price)
+
+
+@dataclass(frozen=True, slots=True)
+class _LinearPrices:
+    """USD per million tokens of each kind (and per call), read from genai-prices for one model."""
+
+    per_call: Decimal
+    uncached_input: Decimal
+    cache_read: Decimal
+    cache_write: Decimal
+    output: Decimal
+    reasoning: Decimal
+
+    @classmethod
+    def probe(cls, model: str, provider_id: str | None, at: datetime) -> _LinearPrices:
+        probe_event = UsageEvent(dedupe_key="probe", occurred_at=at)
+
+        def price(**tokens: int) -> Decimal:
+            return _calc_total(probe_event, model, provider_id, genai_prices.Usage(**tokens))
+
+        base = price()
+        million = 1_000_000
+        return cls(
+            per_call=base,
+            uncached_input=price(input_tokens=million) - base,
+            cache_read=price(input_tokens=million, cache_read_tokens=million) - base,
+            cache_write=price(input_tokens=million, cache_write_tokens=million) - base,
+            output=price(output_tokens=million) - base,
+            reasoning=price(output_tokens=million, output_reasoning_tokens=million) - base,
+        )
+
+    def cost(self, event: UsageEvent) -> Decimal:
+        cache_read = event.cache_read_input_tokens or 0
+        cache_write = event.cache_write_input_tokens or 0
+        reasoning = event.reasoning_tokens or 0
+        per_million = (
+            ((event.input_tokens or 0) - cache_read - cache_write) * self.uncached_input
+            + cache_read * self.cache_read
+            + cache_write * self.cache_write
+            + ((event.output_tokens or 0) - reasoning) * self.output
+            + reasoning * self.reasoning
+        )
+        return self.per_call + per_million / _MILLION
+
+
 def _normalise(name: str) -> str:
     return name.strip().lower()
 
@@ -185,26 +250,41 @@ class UpstreamCostCalculator:
         if override is not None:
             amount = override_cost(override, event).quantize(_QUANTUM)
             return UpstreamCost(amount, override.currency, override.source)
-        usage = genai_prices.Usage(
-            input_tokens=event.input_tokens or 0,
-            cache_read_tokens=event.cache_read_input_tokens or 0,
-            cache_write_tokens=event.cache_write_input_tokens or 0,
-            output_tokens=event.output_tokens or 0,
-            output_reasoning_tokens=event.reasoning_tokens or 0,
-        )
+        provider_id = genai_prices_provider(event.provider)
         try:
             with warnings.catch_warnings():
                 warnings.simplefilter("ignore")
-                calculation = genai_prices.calc_price(
-                    usage,
-                    model_ref=model,
-                    provider_id=genai_prices_provider(event.provider),
-                    genai_request_timestamp=event.occurred_at,
-                )
+                linear = self._linear_prices(model, provider_id, event.occurred_at)
+                if linear is not None:
+                    amount = linear.cost(event)
+                else:
+                    amount = Decimal(_calc_total(event, model, provider_id, _usage_of(event)))
         except (LookupError, ValueError) as exc:
             return self._unknown(event, f"genai-prices does not know it ({exc})")
-        amount = Decimal(calculation.total_price).quantize(_QUANTUM)
-        return UpstreamCost(amount, "USD", GENAI_PRICES_SOURCE)
+        return UpstreamCost(amount.quantize(_QUANTUM), "USD", GENAI_PRICES_SOURCE)
+
+    def _linear_prices(self, model: str, provider_id: str | None, at: datetime) -> _LinearPrices | None:
+        """Per-token prices of a model whose genai-prices price is linear at ``at`` (no tiers), else None.
+
+        genai-prices resolves units and validates coverage on every call (about a millisecond), the
+        bulk of ingest time. For a price without tiers the cost is linear in each token kind, so the
+        coefficients are read once, by pricing a million tokens of each kind through genai-prices
+        itself, and reused; ``tests/billing/test_upstream_costs.py`` checks both paths agree exactly.
+        """
+        _, info = genai_prices.data_snapshot.get_snapshot().find_provider_model(
+            model, None, provider_id, None
+        )
+        model_price = info.get_prices(at)
+        key = (provider_id, model.lower(), id(model_price))
+        if key in _LINEAR_PRICES:
+            return _LINEAR_PRICES[key]
+        linear: _LinearPrices | None = None
+        if not any(
+            isinstance(value, genai_prices.types.TieredPrices) for value in vars(model_price).values()
+        ):
+            linear = _LinearPrices.probe(model, provider_id, at)
+        _LINEAR_PRICES[key] = linear
+        return linear
 
     def _unknown(self, event: UsageEvent, reason: str) -> UpstreamCost:
         key = (event.provider, event.model)
