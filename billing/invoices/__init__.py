@@ -7,6 +7,8 @@ from spanledger.billing.invoices.audit import (
     invoice_csv,
     invoice_events,
     invoice_json,
+    money_text,
+    number_text,
 )
 from spanledger.billing.invoices.guard import install_immutability_guard
 from spanledger.billing.invoices.lifecycle import (
@@ -72,6 +74,8 @@ __all__ = [
     "invoice_totals",
     "late_usage_line",
     "list_invoices",
+    "money_text",
+    "number_text",
     "pack_line",
     "pay",
     "run_invoices",

@@ -21,7 +21,7 @@ from spanledger.billing.invoices.lines import LateUsageInput, UsageInput, late_u
 from spanledger.billing.invoices.selection import meter_events, meter_totals
 from spanledger.billing.meters import MeterDefinition
 from spanledger.billing.models import Customer, InvoiceLineRecord, InvoiceRecord
-from spanledger.billing.pricing import round_line_amount
+from spanledger.billing.pricing import currency_exponent, round_line_amount
 
 __all__ = [
     "EVENT_COLUMNS",
@@ -31,6 +31,8 @@ __all__ = [
     "invoice_csv",
     "invoice_events",
     "invoice_json",
+    "money_text",
+    "number_text",
 ]
 
 EVENT_COLUMNS = (
@@ -141,9 +143,21 @@ def invoice_events(
     return [event for line in lines for event in _line_events(session, invoice, line)]
 
 
+def money_text(value: Decimal | None, currency: str) -> str | None:
+    """A rounded amount as printed: the currency's minor unit (``52.69``), never more places."""
+    if value is None:
+        return None
+    return str(value.quantize(Decimal(1).scaleb(-currency_exponent(currency))))
+
+
+def number_text(value: Decimal | None) -> str | None:
+    """A quantity, unit price or cost without storage padding (``1.500000000000`` → ``1.5``)."""
+    return None if value is None else format(value.normalize(), "f")
+
+
 def _text(value: Any) -> Any:
     if isinstance(value, Decimal):
-        return str(value)
+        return number_text(value)
     if hasattr(value, "isoformat"):
         return value.isoformat()
     return value
@@ -168,14 +182,15 @@ def invoice_json(session: Session, invoice: InvoiceRecord, lines: list[InvoiceLi
         "id": invoice.id, "number": invoice.number, "customer": customer.external_id if customer else None,
         "period": invoice.period, "period_start": _text(invoice.period_start),
         "period_end": _text(invoice.period_end), "currency": invoice.currency, "status": invoice.status,
-        "subtotal": str(invoice.subtotal), "total": str(invoice.total),
+        "subtotal": money_text(invoice.subtotal, invoice.currency),
+        "total": money_text(invoice.total, invoice.currency),
         "finalized_at": _text(invoice.finalized_at), "paid_at": _text(invoice.paid_at),
         "voided_at": _text(invoice.voided_at),
         "lines": [
             {
                 "position": line.position, "kind": line.kind, "description": line.description,
-                "quantity": str(line.quantity), "unit_amount": _text(line.unit_amount),
-                "amount": str(line.amount), "details": line.details,
+                "quantity": number_text(line.quantity), "unit_amount": number_text(line.unit_amount),
+                "amount": money_text(line.amount, invoice.currency), "details": line.details,
                 "audit": _audit_json(line),
             }
             for line in lines
@@ -196,9 +211,11 @@ def _csv(columns: tuple[str, ...], rows: list[dict[str, Any]]) -> str:
     return buffer.getvalue()
 
 
-def invoice_csv(lines: list[InvoiceLineRecord]) -> str:
+def invoice_csv(invoice: InvoiceRecord, lines: list[InvoiceLineRecord]) -> str:
     """The customer-visible lines as CSV (no cost or margin columns)."""
     rows = [{column: getattr(line, column) for column in _LINE_COLUMNS} for line in lines]
+    for row in rows:
+        row["amount"] = money_text(row["amount"], invoice.currency)
     return _csv(_LINE_COLUMNS, rows)
 
 

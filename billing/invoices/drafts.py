@@ -97,9 +97,13 @@ def usage_credit_coverage(
     """(credits consumed, credits that grants covered) by the events ``sequences`` on a credit meter.
 
     The ledger is replayed in the order things *occurred* (a plan grant for a month occurs at its
-    start even when the run that wrote it came after the month's events), then insertion order.
+    start even when the run that wrote it came after the month's events); at the same instant credits
+    are added before they are used; then insertion order.
     """
-    records = sorted(ledger_entries(session, customer_id, meter_id), key=lambda r: (r.occurred_at, r.id))
+    records = sorted(
+        ledger_entries(session, customer_id, meter_id),
+        key=lambda r: (r.occurred_at, r.amount <= 0, r.id),
+    )
     state = replay(entries_for(records))
     consumed = covered = _ZERO
     for index, record in enumerate(records):
