@@ -272,11 +272,14 @@ def _migrate(engine: Any) -> None:
         upgrade(engine)
 
 
-def serve(settings: ReceiverSettings | None = None) -> None:
-    """Run a receiver until SIGINT or SIGTERM, then shut it down gracefully."""
+def serve(settings: ReceiverSettings | None = None, *, extra_routes: Sequence[BaseRoute] = ()) -> None:
+    """Run a receiver until SIGINT or SIGTERM, then shut it down gracefully.
+
+    ``extra_routes`` are served beside ``/v1/traces`` on the HTTP listener (Stripe webhooks, portal).
+    """
     stop = threading.Event()
     previous = {sig: signal.signal(sig, lambda *_: stop.set()) for sig in (signal.SIGINT, signal.SIGTERM)}
-    receiver = Receiver(settings)
+    receiver = Receiver(settings, extra_routes=extra_routes)
     try:
         receiver.start()
         print(

@@ -8,6 +8,7 @@ commands never pay for grpc and uvicorn.
 from __future__ import annotations
 
 import logging
+from typing import Any
 
 import typer
 
@@ -48,7 +49,17 @@ def serve(
         settings = settings.replace(grpc_endpoint=None)
     if http_endpoint is not None and overrides["http_endpoint"] is None:
         settings = settings.replace(http_endpoint=None)
-    run_receiver(settings)
+    run_receiver(settings, extra_routes=_stripe_webhook_routes(ctx))
+
+
+def _stripe_webhook_routes(ctx: typer.Context) -> list[Any]:
+    """``POST /stripe/webhook`` when ``SPANLEDGER_STRIPE_WEBHOOK_SECRET`` is set, else nothing."""
+    from spanledger.billing.stripe import StripeSettings, webhook_routes
+
+    stripe_settings = StripeSettings.from_env()
+    if not stripe_settings.webhook_secret:
+        return []
+    return list(webhook_routes(state_of(ctx).session_factory, stripe_settings.webhook_secret))
 
 
 def register(app: typer.Typer) -> None:
