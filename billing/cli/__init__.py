@@ -36,6 +36,7 @@ COMMAND_GROUPS: list[tuple[str, str]] = [
     ("credits", "credits"),
     ("costs", "costs"),
     ("margins", "margins"),
+    ("invoices", "invoices"),
 ]
 
 
