@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from decimal import Decimal
+
 import typer
 
 from spanledger.billing.cli._output import JSON_OPTION, console, emit_json, emit_table, parse_cli_time
@@ -9,6 +11,13 @@ from spanledger.billing.cli._state import state_of
 from spanledger.billing.cost_report import cost_report, reprice_unknown_costs
 
 __all__ = ["register"]
+
+_ZERO = Decimal(0)
+
+
+def _plain(value: Decimal) -> str:
+    """An exact amount without the storage's trailing zeros: 30.400000000000 → 30.4."""
+    return f"{value.normalize():f}" if value != _ZERO else "0"
 
 
 def costs_command(
@@ -55,7 +64,7 @@ def costs_command(
     emit_table(
         f"upstream cost by {by}",
         [by, "events", "upstream cost", "unknown cost events"],
-        [(r.key, r.events, r.upstream_cost, r.unknown_cost_events) for r in rows],
+        [(r.key, r.events, _plain(r.upstream_cost), r.unknown_cost_events) for r in rows],
     )
 
 

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from decimal import Decimal
+
 import typer
 
 from spanledger.billing.cli._output import JSON_OPTION, emit_json, emit_table, parse_cli_time
@@ -9,6 +11,13 @@ from spanledger.billing.cli._state import state_of
 from spanledger.billing.margin_report import margin_report, negative_margin_customers
 
 __all__ = ["register"]
+
+_ZERO = Decimal(0)
+
+
+def _plain(value: Decimal) -> str:
+    """An exact amount without the storage's trailing zeros: 30.400000000000 → 30.4."""
+    return f"{value.normalize():f}" if value != _ZERO else "0"
 
 
 def margins_command(
@@ -53,9 +62,9 @@ def margins_command(
         [
             (
                 r.key,
-                r.revenue,
-                r.upstream_cost,
-                r.gross_margin,
+                _plain(r.revenue),
+                _plain(r.upstream_cost),
+                _plain(r.gross_margin),
                 "n/a" if r.margin_percent is None else r.margin_percent,
                 r.unknown_cost_events,
             )
