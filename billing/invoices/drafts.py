@@ -235,8 +235,12 @@ def late_lines(
         return []
     earlier_late = [
         line
-        for line in session.scalars(select(InvoiceLineRecord).where(InvoiceLineRecord.kind == "late_usage"))
-        if line.details.get("original_invoice_id") in closed_ids or line.invoice_id in closed_ids
+        for line in session.scalars(
+            select(InvoiceLineRecord)
+            .join(InvoiceRecord, InvoiceRecord.id == InvoiceLineRecord.invoice_id)
+            .where(InvoiceRecord.customer_id == customer_id, InvoiceLineRecord.kind == "late_usage")
+        )
+        if line.details.get("original_invoice_id") in closed_ids
     ]
     result: list[DraftLine] = []
     for invoice in closed:

@@ -140,10 +140,14 @@ def _lock_customer_period(session: Session, customer_id: int, period: str) -> No
 
 
 def _billable_subscriptions(
-    session: Session, year: int, month: int
+    session: Session, year: int, month: int, customer_id: int | None = None
 ) -> dict[int, list[tuple[SubscriptionRecord, Period]]]:
+    """Per customer: the subscriptions active during their billing month starting in ``year-month``."""
     found: dict[int, list[tuple[SubscriptionRecord, Period]]] = {}
-    for subscription in session.scalars(select(SubscriptionRecord).order_by(SubscriptionRecord.id)):
+    statement = select(SubscriptionRecord).order_by(SubscriptionRecord.id)
+    if customer_id is not None:
+        statement = statement.where(SubscriptionRecord.customer_id == customer_id)
+    for subscription in session.scalars(statement):
         period = billing_month_starting_in(subscription.anchor, year, month)
         if subscription.started_at >= period.end:
             continue
@@ -243,11 +247,13 @@ def _run_one(session: Session, customer_id: int, label: str) -> InvoiceOutcome:
     year, month = _month(label)
     customer = session.get(Customer, customer_id)
     assert customer is not None
-    entries = _billable_subscriptions(session, year, month).get(customer_id, [])
+    entries = _billable_subscriptions(session, year, month, customer_id).get(customer_id, [])
     if len(entries) > 1:
         return InvoiceOutcome(
             customer.external_id, "skipped", reason=f"has {len(entries)} subscriptions in {label}"
         )
+    if not entries:  # canceled between the listing and this transaction
+        return InvoiceOutcome(customer.external_id, "skipped", reason=f"no subscription in {label}")
     subscription, period = entries[0]
     try:
         return _write_draft(session, customer, subscription, period, label)
