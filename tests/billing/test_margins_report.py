@@ -7,6 +7,7 @@ from decimal import Decimal
 import pytest
 
 from spanledger.billing.catalog import apply_catalog, parse_catalog
+from spanledger.billing.cost_report import RepriceResult, cost_report, reprice_unknown_costs
 from spanledger.billing.customers import create_customer
 from spanledger.billing.errors import ConfigurationError
 from spanledger.billing.ingest import ingest
@@ -140,3 +141,37 @@ def test_void_invoices_bring_no_revenue(ledger):
 def test_unknown_grouping_is_a_sentence(ledger):
     with pytest.raises(ConfigurationError, match="cannot group margins by 'planet'"):
         margin_report(ledger, "planet")
+
+
+def test_cost_report_groups_and_reprice_fills_only_unknown_costs(ledger):
+    by_customer = {r.key: (r.events, r.upstream_cost, r.unknown_cost_events) for r in cost_report(ledger)}
+    assert by_customer == {"acme": (2, Decimal("0.48"), 0), "globex": (2, Decimal("1.00"), 1)}
+    by_provider = {r.key: r.upstream_cost for r in cost_report(ledger, "provider")}
+    assert by_provider == {"openai": Decimal(0), "selfhost": Decimal("0.40"), "vllm": Decimal("1.08")}
+    assert [r.key for r in cost_report(ledger, "model", start=datetime(2026, 11, 4, tzinfo=UTC))] == [
+        "gpt-unknown-9",
+        "mistral",
+    ]
+
+    assert reprice_unknown_costs(ledger) == RepriceResult(examined=1, priced=0)  # still unknown
+    # An override for the unknown model, and a changed one for a model whose events are priced already.
+    apply_catalog(
+        ledger,
+        parse_catalog(
+            {
+                "price_overrides": [
+                    {"provider": "openai", "model": "gpt-unknown-9", "valid_from": "2026-01-01",
+                     "input_per_million": 100, "output_per_million": 200},
+                    {"provider": "vllm", "model": "llama-70b", "valid_from": "2026-01-01",
+                     "input_per_million": 5, "output_per_million": 5},
+                ]
+            }
+        ),
+    )  # fmt: skip
+    result = reprice_unknown_costs(ledger)
+    assert (result.examined, result.priced, result.still_unknown) == (1, 1, 0)
+    costs = {r.key: r.upstream_cost for r in cost_report(ledger, "model")}
+    assert costs["gpt-unknown-9"] == Decimal("0.003")  # 10 × 100/M + 10 × 200/M
+    assert costs["llama-70b"] == Decimal("1.08")  # already priced: kept, so past invoices reproduce
+    with pytest.raises(ConfigurationError, match="cannot group costs by 'day'"):
+        cost_report(ledger, "day")
