@@ -124,3 +124,15 @@ def test_finalize_settles_the_credit_overage_it_billed(session):
     with session.begin():
         finalize(session, invoice.id)
     assert balance(session, "acme", "tokens").balance == D(0)
+
+
+def test_no_line_can_be_added_to_a_finalized_invoice(session):
+    invoice, *_ = _three_customers(session)
+    with session.begin():
+        finalize(session, invoice.id)
+    extra = InvoiceLineRecord(
+        invoice_id=invoice.id, position=9, kind="base_fee", description="sneaky", quantity=D(1),
+        unit_amount=D(1), exact_amount="1", amount=D(1), details={},
+    )  # fmt: skip
+    with pytest.raises(ImmutableInvoiceError, match="lines"), session.begin():
+        session.add(extra)

@@ -143,3 +143,74 @@ def test_a_subscription_that_started_later_is_not_billed(session):
 def test_a_bad_period_is_one_sentence(session, period):
     with pytest.raises(ConfigurationError, match="YYYY-MM"):
         run_invoices(session, period)
+
+
+TEAM = {
+    "code": "team",
+    "name": "Team",
+    "base_fee": "99",
+    "seats": {"included": 5, "price_per_seat": "10"},
+    "prices": [
+        {
+            "meter": "tokens",
+            "model": "per_unit",
+            "unit_price": "0.015",
+            "unit_size": 1000,
+            "included_units": 250000,
+        }
+    ],
+}
+
+
+def test_mid_month_plan_change_prorates_base_fee_and_seats_but_not_usage(session):
+    from spanledger.billing.models import SubscriptionPhase, SubscriptionRecord
+
+    writer_setup(session)
+    change = NOV + timedelta(days=15)
+    with session.begin():
+        team = add_plan(session, TEAM)
+        phase = session.scalar(select(SubscriptionPhase))
+        phase.end = change
+        session.add(SubscriptionPhase(subscription_id=phase.subscription_id, plan_id=team.id, start=change))
+        session.scalar(select(SubscriptionRecord)).seats = 7
+    store(session, call("a", "acme", 1_250_000, NOV + timedelta(days=1)))
+    with session.begin():
+        run_invoices(session, "2026-11")
+    invoice, lines = _only_invoice(session)
+    assert [(line.description, line.amount) for line in lines] == [
+        ("Writer base fee (prorated)", D("14.50")),
+        ("Team base fee (prorated)", D("49.50")),
+        ("Team extra seats (prorated)", D("10.00")),
+        # The whole month's usage under Team: (1,250,000 − 250,000) × 0.015 / 1,000 = 15.00
+        ("tokens usage", D("15.00")),
+    ]
+    assert invoice.total == D("89.00")
+
+
+def test_a_credit_pack_bought_in_the_month_is_a_line(session):
+    from spanledger.billing.credits import CreditPack
+    from spanledger.billing.credits.service import purchase_pack
+
+    writer_setup(session, credits_per=D(1000))
+    with session.begin():
+        starter = CreditPack("starter", "Starter", "tokens", D(10_000), D(29))
+        purchase_pack(session, "acme", starter, at=NOV + timedelta(days=4))
+    with session.begin():
+        run_invoices(session, "2026-11")
+    _, lines = _only_invoice(session)
+    assert [(line.kind, line.description, line.amount) for line in lines] == [
+        ("base_fee", "Writer base fee", D("29.00")),
+        ("credit_pack", "Credit pack starter", D("29.00")),
+        ("usage", "tokens usage", D("0.00")),
+    ]
+
+
+def test_a_plan_pricing_a_missing_meter_skips_the_customer_with_the_reason(session):
+    with session.begin():
+        subscribe(session, "acme", add_plan(session, GRADUATED))
+    with session.begin():
+        summary = run_invoices(session, "2026-11")
+    assert [(o.customer, o.reason) for o in summary.skipped] == [
+        ("acme", "plan graduated prices meter 'tokens', which does not exist")
+    ]
+    assert session.scalar(select(func.count()).select_from(InvoiceRecord)) == 0
