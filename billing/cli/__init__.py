@@ -20,8 +20,8 @@ from spanledger.billing.errors import SpanledgerError
 
 __all__ = ["COMMAND_GROUPS", "app", "main"]
 
-#: (module under spanledger.billing.cli, command name). A module exposes ``app`` (a Typer group)
-#: or ``register(app)`` for top-level commands.
+#: (module under spanledger.billing.cli, command name), loaded on first use. A module exposes
+#: ``app`` (a Typer group) or ``register(app)`` adding one top-level command.
 COMMAND_GROUPS: list[tuple[str, str]] = [
     ("db", "db"),
     ("customers", "customers"),
@@ -40,8 +40,24 @@ COMMAND_GROUPS: list[tuple[str, str]] = [
 ]
 
 
-class _FriendlyErrors(TyperGroup):
-    """Turns spanledger errors into one line ``Error: …`` on stderr and exit status 1."""
+class _SpanledgerGroup(TyperGroup):
+    """The root group: loads each command module on first use, and prints spanledger errors as one
+    line ``Error: …`` on stderr with exit status 1.
+
+    Loading lazily keeps ``spanledger events import`` from importing Stripe, gRPC or genai-prices.
+    """
+
+    def list_commands(self, ctx: Any) -> list[str]:
+        return sorted({*super().list_commands(ctx), *(name for _, name in COMMAND_GROUPS)})
+
+    def get_command(self, ctx: Any, cmd_name: str) -> Any:
+        command = super().get_command(ctx, cmd_name)
+        if command is None:
+            module_name = dict((name, module) for module, name in COMMAND_GROUPS).get(cmd_name)
+            if module_name is not None:
+                command = _load_command(module_name, cmd_name)
+                self.add_command(command, cmd_name)
+        return command
 
     def invoke(self, ctx: Any) -> Any:
         try:
@@ -54,9 +70,21 @@ class _FriendlyErrors(TyperGroup):
                 ctx.obj.close()
 
 
+def _load_command(module_name: str, command_name: str) -> Any:
+    module = importlib.import_module(f"spanledger.billing.cli.{module_name}")
+    if hasattr(module, "register"):
+        holder = typer.Typer()
+        module.register(holder)
+        command = typer.main.get_command(holder)
+    else:
+        command = typer.main.get_command(module.app)
+    command.name = command_name
+    return command
+
+
 app = typer.Typer(
     name="spanledger",
-    cls=_FriendlyErrors,
+    cls=_SpanledgerGroup,
     help="spanledger: usage-based billing for AI products, from OpenTelemetry traces.",
     no_args_is_help=True,
     pretty_exceptions_enable=False,
@@ -76,14 +104,6 @@ def _root(
     ),
 ) -> None:
     ctx.obj = CliState(database_url=database_url)
-
-
-for _module_name, _command in COMMAND_GROUPS:
-    _module = importlib.import_module(f"spanledger.billing.cli.{_module_name}")
-    if hasattr(_module, "register"):
-        _module.register(app)
-    else:
-        app.add_typer(_module.app, name=_command)
 
 
 def main() -> None:
