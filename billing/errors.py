@@ -6,12 +6,18 @@ the boundary with ``raise ... from exc`` so callers never need to import those l
 
     SpanledgerError
     ├── ConfigurationError        bad database URL, bad setting
+    │   ├── pricing.InvalidPriceError   a price that cannot be computed (tiers, places …)
+    │   └── catalog.CatalogError        a catalog file error, with its YAML path
     ├── InvalidEventError         a usage event breaks the contract (carries ``reason``)
     ├── InvalidMeterError         a meter filter or aggregation that cannot be computed
     ├── NotFoundError             unknown customer, meter, invoice …
     ├── ConflictError             the thing already exists / the state forbids the change
     │   └── ImmutableInvoiceError a finalized invoice cannot change
-    └── StorageUnavailableError   the database cannot be reached; retry later
+    ├── StorageUnavailableError   the database cannot be reached; retry later
+    └── stripe.StripeSyncError    Stripe refused or could not be reached (carries ``kind``)
+
+The instrumentation never raises into the app and depends on the OpenTelemetry API only, so it has
+no exceptions of its own here; the exporter's receivers turn these errors into OTLP status codes.
 """
 
 from __future__ import annotations
