@@ -166,7 +166,12 @@ def _calc_total(event: UsageEvent, model: str, provider_id: str | None, usage: g
 
 @dataclass(frozen=True, slots=True)
 class _LinearPrices:
-    """USD per million tokens of each kind (and per call), read from genai-prices for one model."""
+    """USD per million tokens of each kind (and per call), read from genai-prices for one model.
+
+    ``up_to_input_tokens`` bounds where they hold: a tiered price switches *every* token to the tier's
+    rate once the input count exceeds the tier's start, so below the first start the cost is linear in
+    the base prices, and above it genai-prices is asked call by call. ``None``: linear everywhere.
+    """
 
     per_call: Decimal
     uncached_input: Decimal
@@ -174,24 +179,35 @@ class _LinearPrices:
     cache_write: Decimal
     output: Decimal
     reasoning: Decimal
+    up_to_input_tokens: int | None = None
 
     @classmethod
-    def probe(cls, model: str, provider_id: str | None, at: datetime) -> _LinearPrices:
+    def probe(
+        cls, model: str, provider_id: str | None, at: datetime, up_to_input_tokens: int | None = None
+    ) -> _LinearPrices:
         probe_event = UsageEvent(dedupe_key="probe", occurred_at=at)
 
         def price(**tokens: int) -> Decimal:
             return _calc_total(probe_event, model, provider_id, genai_prices.Usage(**tokens))
 
-        base = price()
         million = 1_000_000
+        # Input probes stay at or below the first tier start; a power of ten keeps the scaling exact.
+        sample = million if up_to_input_tokens is None else _power_of_ten_at_most(up_to_input_tokens)
+        scale = million // sample
+        base = price()
         return cls(
             per_call=base,
-            uncached_input=price(input_tokens=million) - base,
-            cache_read=price(input_tokens=million, cache_read_tokens=million) - base,
-            cache_write=price(input_tokens=million, cache_write_tokens=million) - base,
+            uncached_input=(price(input_tokens=sample) - base) * scale,
+            cache_read=(price(input_tokens=sample, cache_read_tokens=sample) - base) * scale,
+            cache_write=(price(input_tokens=sample, cache_write_tokens=sample) - base) * scale,
             output=price(output_tokens=million) - base,
             reasoning=price(output_tokens=million, output_reasoning_tokens=million) - base,
+            up_to_input_tokens=up_to_input_tokens,
         )
+
+    def applies_to(self, event: UsageEvent) -> bool:
+        limit = self.up_to_input_tokens
+        return limit is None or (event.input_tokens or 0) <= limit
 
     def cost(self, event: UsageEvent) -> Decimal:
         cache_read = event.cache_read_input_tokens or 0
@@ -205,6 +221,25 @@ class _LinearPrices:
             + reasoning * self.reasoning
         )
         return self.per_call + per_million / _MILLION
+
+
+def _power_of_ten_at_most(limit: int) -> int:
+    power = 1
+    while power * 10 <= min(limit, 1_000_000):
+        power *= 10
+    return power
+
+
+def _first_tier_start(model_price: object) -> int | None:
+    """The lowest tier start among a model price's tiered prices (``None``: it has no tiers)."""
+    tiered = [v for v in vars(model_price).values() if isinstance(v, genai_prices.types.TieredPrices)]
+    if not tiered:
+        return None
+    return min((tier.start for value in tiered for tier in value.tiers), default=_NO_TIER_REACHED)
+
+
+#: A tiered price with an empty tier list never leaves its base price.
+_NO_TIER_REACHED = 2**63
 
 
 def _normalise(name: str) -> str:
@@ -255,7 +290,7 @@ class UpstreamCostCalculator:
             with warnings.catch_warnings():
                 warnings.simplefilter("ignore")
                 linear = self._linear_prices(model, provider_id, event.occurred_at)
-                if linear is not None:
+                if linear is not None and linear.applies_to(event):
                     amount = linear.cost(event)
                 else:
                     amount = Decimal(_calc_total(event, model, provider_id, _usage_of(event)))
@@ -264,12 +299,13 @@ class UpstreamCostCalculator:
         return UpstreamCost(amount.quantize(_QUANTUM), "USD", GENAI_PRICES_SOURCE)
 
     def _linear_prices(self, model: str, provider_id: str | None, at: datetime) -> _LinearPrices | None:
-        """Per-token prices of a model whose genai-prices price is linear at ``at`` (no tiers), else None.
+        """Per-token prices of a model's genai-prices price at ``at`` (``None``: it has none).
 
         genai-prices resolves units and validates coverage on every call (about a millisecond), the
-        bulk of ingest time. For a price without tiers the cost is linear in each token kind, so the
-        coefficients are read once, by pricing a million tokens of each kind through genai-prices
-        itself, and reused; ``tests/billing/test_upstream_costs.py`` checks both paths agree exactly.
+        bulk of ingest time. Below its first tier start (everywhere, without tiers) a price is linear in
+        each token kind, so the coefficients are read once, by pricing a round number of tokens of
+        each kind through genai-prices itself, and reused;
+        ``tests/billing/test_upstream_costs_linear.py`` checks both paths agree exactly.
         """
         _, info = genai_prices.data_snapshot.get_snapshot().find_provider_model(
             model, None, provider_id, None
@@ -278,11 +314,10 @@ class UpstreamCostCalculator:
         key = (provider_id, model.lower(), id(model_price))
         if key in _LINEAR_PRICES:
             return _LINEAR_PRICES[key]
+        first_tier_start = _first_tier_start(model_price)
         linear: _LinearPrices | None = None
-        if not any(
-            isinstance(value, genai_prices.types.TieredPrices) for value in vars(model_price).values()
-        ):
-            linear = _LinearPrices.probe(model, provider_id, at)
+        if first_tier_start is None or first_tier_start >= 1:
+            linear = _LinearPrices.probe(model, provider_id, at, first_tier_start)
         _LINEAR_PRICES[key] = linear
         return linear
 

@@ -4,6 +4,7 @@ from datetime import UTC, datetime
 from decimal import Decimal
 
 import genai_prices
+import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
@@ -17,7 +18,7 @@ MODELS = [
     ("anthropic", "claude-sonnet-4-5"),
     ("anthropic", "claude-haiku-4-5"),
     ("gcp.gemini", "gemini-2.5-flash"),
-    ("gcp.gemini", "gemini-2.5-pro"),  # tiered above 200k input tokens: the call-by-call path
+    ("gcp.gemini", "gemini-2.5-pro"),  # tiered above 200k input tokens: linear below, call by call above
     ("openai", "text-embedding-3-small"),
 ]
 AT = datetime(2026, 11, 15, 12, tzinfo=UTC)
@@ -36,6 +37,10 @@ def usages(draw):
 @settings(max_examples=150, deadline=None)
 @given(model=st.sampled_from(MODELS), usage=usages())
 def test_calculator_equals_genai_prices_exactly(model, usage):
+    _assert_calculator_equals_genai_prices(model, usage)
+
+
+def _assert_calculator_equals_genai_prices(model, usage):
     provider, name = model
     input_tokens, cache_read, cache_write, output, reasoning = usage
     event = UsageEvent(
@@ -80,3 +85,12 @@ def test_gpt_4o_per_token_prices_are_read_from_genai_prices():
     )
     # 600k uncached at $2.50/M + 400k cached at $1.25/M + 100k output at $10/M
     assert UpstreamCostCalculator().cost(event).amount == Decimal("3.000000000000")
+
+
+@pytest.mark.parametrize("model", [("anthropic", "claude-sonnet-4-5"), ("gcp.gemini", "gemini-2.5-pro")])
+@pytest.mark.parametrize("input_tokens", [0, 1, 199_999, 200_000, 200_001, 1_000_000])
+def test_tiered_models_agree_on_both_sides_of_the_first_tier(model, input_tokens):
+    # genai-prices switches every token to the tier price once input exceeds the start (strictly).
+    _assert_calculator_equals_genai_prices(
+        model, (input_tokens, input_tokens // 3, input_tokens // 5, 4321, 321)
+    )
