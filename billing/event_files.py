@@ -20,7 +20,13 @@ from sqlalchemy.orm import Session, sessionmaker
 from spanledger.billing.errors import InvalidEventError
 from spanledger.billing.ingest import ingest
 from spanledger.billing.models import Customer, EventRecord
-from spanledger.billing.usage_event import UNATTRIBUTED_CUSTOMER, UsageEvent, event_from_json, event_to_json
+from spanledger.billing.usage_event import (
+    COLUMN_FIELDS,
+    UNATTRIBUTED_CUSTOMER,
+    UsageEvent,
+    event_from_json,
+    event_to_json,
+)
 
 __all__ = ["BadLine", "ImportReport", "import_lines", "list_events", "record_to_event"]
 
@@ -94,26 +100,7 @@ def import_lines(
 
 def record_to_event(record: EventRecord, customer_external_id: str) -> UsageEvent:
     """The contract form of a stored event."""
-    values: dict[str, Any] = {
-        name: getattr(record, name)
-        for name in (
-            "dedupe_key",
-            "occurred_at",
-            "event_name",
-            "provider",
-            "operation",
-            "request_model",
-            "response_model",
-            "response_id",
-            "input_tokens",
-            "cache_read_input_tokens",
-            "cache_write_input_tokens",
-            "output_tokens",
-            "reasoning_tokens",
-            "trace_id",
-            "span_id",
-        )
-    }
+    values: dict[str, Any] = {name: getattr(record, name) for name in COLUMN_FIELDS}
     customer = None if customer_external_id == UNATTRIBUTED_CUSTOMER else customer_external_id
     return UsageEvent(customer_external_id=customer, metadata=dict(record.event_metadata or {}), **values)
 

@@ -23,6 +23,7 @@ from typing import Any
 from spanledger.billing.errors import InvalidEventError
 
 __all__ = [
+    "COLUMN_FIELDS",
     "DEFAULT_EVENT_NAME",
     "MAX_DEDUPE_KEY_LENGTH",
     "MAX_TEXT_LENGTH",
@@ -172,6 +173,11 @@ def parse_timestamp(value: object, field_name: str = "timestamp") -> datetime:
 
 
 _FIELD_NAMES = frozenset(f.name for f in dataclasses.fields(UsageEvent))
+#: Fields stored in ``usage_events`` columns of the same name (the customer is stored as a foreign key
+#: and the metadata in the ``metadata`` JSON column).
+COLUMN_FIELDS: tuple[str, ...] = tuple(
+    f.name for f in dataclasses.fields(UsageEvent) if f.name not in ("customer_external_id", "metadata")
+)
 #: Fields that ``spanledger events list --json`` adds from storage; reading them back ignores them.
 STORED_ONLY_FIELDS = frozenset(
     {"sequence", "received_at", "upstream_cost", "upstream_cost_currency", "price_source"}
