@@ -21,10 +21,13 @@ from spanledger.billing.models.subscription import SubscriptionRecord
 from spanledger.billing.models.subscription_phase import SubscriptionPhase
 from spanledger.billing.models.types import ExactDecimal, UTCDateTime
 from spanledger.billing.models.usage_event import JSON_DOCUMENT, EventRecord
+from spanledger.billing.models.usage_rollup import ROLLUP_DIMENSIONS, ROLLUP_MEASURED_FIELDS, UsageRollup
 
 __all__ = [
     "INGEST_STATE_ID",
     "JSON_DOCUMENT",
+    "ROLLUP_DIMENSIONS",
+    "ROLLUP_MEASURED_FIELDS",
     "Base",
     "CreditEntryRecord",
     "CreditMeter",
@@ -47,4 +50,5 @@ __all__ = [
     "SubscriptionPhase",
     "SubscriptionRecord",
     "UTCDateTime",
+    "UsageRollup",
 ]

@@ -1,0 +1,198 @@
+"""Keeping ``usage_rollups`` exact: inside the ingest transaction, and rebuilt from events on demand.
+
+:func:`update_rollups` is called by :func:`spanledger.billing.ingest.ingest` once per batch, after the
+events are written and under the same ingest lock, so a rollup is exact the moment its events commit
+(no compactor, no watermark, no lag — the price is a few extra statements per batch):
+
+- **New events** (``inserted_sequences``) are read back, folded into cells in Python
+  (:func:`~spanledger.billing.rollups.cells.fold_events`) and added to the stored cells: one
+  ``SELECT`` of the touched cells, one ``UPDATE`` per touched cell, one multi-row ``INSERT``.
+  A *late* event (one that occurred long ago) is no different: it lands in its own hour's cell.
+- **Merged events** (a second record of a call filled NULL counts, models, provider or the customer)
+  may have *moved* between cells, and a minimum or maximum cannot be un-added. So the cells the event
+  can have left or joined — its hour for its customer and for the unattributed bucket it may have come
+  from — are recomputed from the events of that customer-hour. Merges are rare and an hour of one
+  customer is small, so this stays cheap and always exact.
+
+:func:`rebuild_rollups` recomputes every cell (or those of some customers) from the events; the
+migration that creates the table uses it to backfill an existing ledger. Every writer holds the
+ingest lock, which is also what keeps (customer, hour, dimensions) unique without a unique index.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Sequence
+from datetime import datetime, timedelta
+from typing import Any
+
+from sqlalchemy import Connection, bindparam, delete, insert, select, update
+
+from spanledger.billing.models import (
+    INGEST_STATE_ID,
+    ROLLUP_DIMENSIONS,
+    Customer,
+    EventRecord,
+    IngestState,
+    UsageRollup,
+)
+from spanledger.billing.rollups.cells import (
+    CellKey,
+    CellMeasures,
+    cell_from_row,
+    cell_to_row,
+    fold_events,
+    hour_of,
+)
+from spanledger.billing.usage_event import TOKEN_FIELDS, UNATTRIBUTED_CUSTOMER
+
+__all__ = ["add_cells", "rebuild_rollups", "update_rollups", "write_cells"]
+
+_events = EventRecord.__table__.c
+_rollups = UsageRollup.__table__
+_HOUR = timedelta(hours=1)
+_CHUNK = 500
+#: What a cell needs from an event.
+_EVENT_COLUMNS = (
+    _events.sequence,
+    _events.customer_id,
+    _events.occurred_at,
+    *(_events[d] for d in ROLLUP_DIMENSIONS),
+    *(_events[t] for t in TOKEN_FIELDS),
+    _events.upstream_cost,
+)
+_MEASURE_COLUMNS = [c.name for c in _rollups.c if c.name not in ("id", "customer_id", "hour", *ROLLUP_DIMENSIONS)]
+
+
+def update_rollups(
+    connection: Connection, inserted_sequences: Sequence[int], merged_sequences: Sequence[int] = ()
+) -> None:
+    """Bring the rollups up to date with one ingest batch (in its transaction, under its lock)."""
+    if inserted_sequences:
+        wanted = set(inserted_sequences)
+        rows = connection.execute(
+            select(*_EVENT_COLUMNS).where(
+                _events.sequence >= min(wanted), _events.sequence <= max(wanted)
+            )
+        ).mappings()
+        add_cells(connection, fold_events(row for row in rows if row["sequence"] in wanted))
+    if merged_sequences:
+        _recompute_merged(connection, merged_sequences)
+
+
+def add_cells(connection: Connection, cells: dict[CellKey, CellMeasures]) -> None:
+    """Add ``cells`` to the stored rollups (updating the cells that exist, inserting the others)."""
+    if not cells:
+        return
+    stored = _stored_cells(connection, {(k.customer_id, k.hour) for k in cells})
+    updates: list[dict[str, Any]] = []
+    inserts: list[dict[str, Any]] = []
+    for key, measures in cells.items():
+        found = stored.get(key)
+        if found is None:
+            inserts.append(cell_to_row(key, measures))
+            continue
+        row_id, total = found
+        total.merge(measures)
+        row = cell_to_row(key, total)
+        updates.append({"row_id": row_id, **{name: row[name] for name in _MEASURE_COLUMNS}})
+    if updates:
+        statement = (
+            update(_rollups)
+            .where(_rollups.c.id == bindparam("row_id"))
+            .values({name: bindparam(name) for name in _MEASURE_COLUMNS})
+        )
+        connection.execute(statement, updates)
+    write_cells(connection, inserts)
+
+
+def write_cells(connection: Connection, rows: list[dict[str, Any]]) -> None:
+    """Insert new rollup rows (from :func:`~spanledger.billing.rollups.cells.cell_to_row`)."""
+    for start in range(0, len(rows), _CHUNK):
+        connection.execute(insert(_rollups), rows[start : start + _CHUNK])
+
+
+def _stored_cells(
+    connection: Connection, customer_hours: set[tuple[int, datetime]]
+) -> dict[CellKey, tuple[int, CellMeasures]]:
+    found: dict[CellKey, tuple[int, CellMeasures]] = {}
+    by_customer: dict[int, set[datetime]] = {}
+    for customer_id, hour in customer_hours:
+        by_customer.setdefault(customer_id, set()).add(hour)
+    hours = sorted({hour for _, hour in customer_hours})
+    customers = sorted(by_customer)
+    for start in range(0, len(customers), _CHUNK):
+        chunk = customers[start : start + _CHUNK]
+        for hour_start in range(0, len(hours), _CHUNK):
+            rows = connection.execute(
+                select(_rollups).where(
+                    _rollups.c.customer_id.in_(chunk),
+                    _rollups.c.hour.in_(hours[hour_start : hour_start + _CHUNK]),
+                )
+            ).mappings()
+            for row in rows:
+                key, measures = cell_from_row(row)
+                if key.hour in by_customer[key.customer_id]:
+                    found[key] = (row["id"], measures)
+    return found
+
+
+def _recompute_merged(connection: Connection, merged_sequences: Sequence[int]) -> None:
+    unattributed = connection.scalar(
+        select(Customer.id).where(Customer.external_id == UNATTRIBUTED_CUSTOMER)
+    )
+    customer_hours: set[tuple[int, datetime]] = set()
+    ordered = sorted(set(merged_sequences))
+    for start in range(0, len(ordered), _CHUNK):
+        rows = connection.execute(
+            select(_events.customer_id, _events.occurred_at).where(
+                _events.sequence.in_(ordered[start : start + _CHUNK])
+            )
+        )
+        for customer_id, occurred_at in rows:
+            hour = hour_of(occurred_at)
+            customer_hours.add((customer_id, hour))
+            if unattributed is not None and customer_id != unattributed:
+                # A merge may have attributed an event of the unattributed bucket to this customer.
+                customer_hours.add((unattributed, hour))
+    for customer_id, hour in sorted(customer_hours):
+        _recompute_cell_hour(connection, customer_id, hour)
+
+
+def _recompute_cell_hour(connection: Connection, customer_id: int, hour: datetime) -> None:
+    connection.execute(
+        delete(_rollups).where(_rollups.c.customer_id == customer_id, _rollups.c.hour == hour)
+    )
+    rows = connection.execute(
+        select(*_EVENT_COLUMNS).where(
+            _events.customer_id == customer_id,
+            _events.occurred_at >= hour,
+            _events.occurred_at < hour + _HOUR,
+        )
+    ).mappings()
+    write_cells(connection, [cell_to_row(k, m) for k, m in fold_events(rows).items()])
+
+
+def rebuild_rollups(connection: Connection, customer_ids: Iterable[int] | None = None) -> int:
+    """Recompute the rollups of ``customer_ids`` (default: every customer) from the events.
+
+    Takes the ingest lock first, so no batch is ingested half-way through. Returns the number of
+    rollup rows written. Memory grows with the number of cells, not of events.
+    """
+    connection.execute(
+        update(IngestState)
+        .where(IngestState.id == INGEST_STATE_ID)
+        .values(ingested_events=IngestState.ingested_events)
+    )
+    wanted = None if customer_ids is None else sorted(set(customer_ids))
+    clear = delete(_rollups)
+    events = select(*_EVENT_COLUMNS)
+    if wanted is not None:
+        clear = clear.where(_rollups.c.customer_id.in_(wanted))
+        events = events.where(_events.customer_id.in_(wanted))
+    connection.execute(clear)
+    cells: dict[CellKey, CellMeasures] = {}
+    for partition in connection.execute(events.execution_options(yield_per=10_000)).mappings().partitions():
+        fold_events(partition, into=cells)
+    rows = [cell_to_row(key, measures) for key, measures in cells.items()]
+    write_cells(connection, rows)
+    return len(rows)

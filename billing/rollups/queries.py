@@ -1,0 +1,232 @@
+"""Answering meters from rollups, and only where the answer is exactly the event scan's.
+
+A meter can be answered from ``usage_rollups`` (:func:`answerable`) when:
+
+- its aggregation is ``count``, ``sum``, ``max``, ``min`` or ``avg`` — never ``unique``: distinct
+  values do not add up across hours, so ``unique`` always reads the events;
+- its field is one the rollups measure (token counts, ``total_tokens``, ``upstream_cost``) — not a
+  metadata key;
+- its filter and grouping use only dimensions (``event_name``, ``customer``, ``provider``,
+  ``operation``, ``model``, ``request_model``, ``response_model``) — a filter on a metadata key or a
+  numeric comparison selects single events, which a cell cannot.
+
+Everything else reads the events, as before. Rollups are meter-independent, so a meter created
+after its events were ingested is answered from rollups at once (no backfill per meter).
+
+Rollups cover whole UTC hours. A window that does not start or end on the hour is answered from the
+rollups of its whole hours plus the events of its ragged edges (at most two partial hours per
+customer), combined with :func:`combine_partials`.
+"""
+
+from __future__ import annotations
+
+from datetime import datetime, timedelta
+from typing import Any
+
+from sqlalchemy import ColumnElement, and_, func, or_, select
+from sqlalchemy.orm import Session
+
+from spanledger.billing.errors import InvalidMeterError
+from spanledger.billing.meters.aggregations import Aggregation
+from spanledger.billing.meters.definition import MeterDefinition
+from spanledger.billing.meters.filters import Clause, Filter, Group
+from spanledger.billing.models import ROLLUP_MEASURED_FIELDS, Customer, EventRecord, UsageRollup
+from spanledger.billing.rollups.cells import hour_of
+
+__all__ = [
+    "DIMENSION_FIELDS",
+    "Window",
+    "answerable",
+    "combine_partials",
+    "compile_rollup_filter",
+    "rollup_totals_row",
+    "rollup_usage_partials",
+    "split_window",
+]
+
+DIMENSION_FIELDS = frozenset(
+    {"event_name", "customer", "provider", "operation", "model", "request_model", "response_model"}
+)
+_HOUR = timedelta(hours=1)
+_rollups = UsageRollup.__table__.c
+_customers = Customer.__table__.c
+_events = EventRecord.__table__.c
+_JOINED = UsageRollup.__table__.join(Customer.__table__, _customers.id == _rollups.customer_id)
+
+Window = tuple[datetime, datetime]
+
+
+def answerable(definition: MeterDefinition, group_by: str | None = None) -> bool:
+    """Whether rollups give exactly the event scan's answer for this meter (see the module docstring)."""
+    if definition.aggregation is Aggregation.UNIQUE:
+        return False
+    if definition.field is not None and definition.field not in ROLLUP_MEASURED_FIELDS:
+        return False
+    if group_by is not None and group_by not in DIMENSION_FIELDS:
+        return False
+    return _filter_fields(definition.filter) <= DIMENSION_FIELDS
+
+
+def _filter_fields(filter_: Filter | None) -> set[str]:
+    if filter_ is None:
+        return set()
+    if isinstance(filter_, Group):
+        return set().union(*(_filter_fields(m) for m in filter_.members))
+    return {filter_.field}
+
+
+def split_window(start: datetime, end: datetime) -> tuple[Window | None, list[Window]]:
+    """``[start, end)`` as (its whole UTC hours, or ``None``; the ragged edges before and after)."""
+    first = hour_of(start)
+    if first < start:
+        first += _HOUR
+    last = hour_of(end)
+    if first >= last:
+        return None, [(start, end)]
+    edges = [w for w in ((start, first), (last, end)) if w[0] < w[1]]
+    return (first, last), edges
+
+
+def dimension_expression(name: str) -> ColumnElement[Any]:
+    """A dimension field over ``usage_rollups`` joined with ``customers`` (as meters read events)."""
+    if name == "model":
+        return func.coalesce(_rollups.response_model, _rollups.request_model)
+    if name == "customer":
+        return _customers.external_id
+    if name not in DIMENSION_FIELDS:
+        raise InvalidMeterError(f"{name} is not a rollup dimension")
+    column: ColumnElement[Any] = _rollups[name]
+    return column
+
+
+def compile_rollup_filter(filter_: Filter | None) -> ColumnElement[bool] | None:
+    """The SQL condition of a dimension-only filter over rollups; the same SQL operators as
+    :func:`spanledger.billing.meters.compile_filter` uses on events, so the same rows match."""
+    if filter_ is None:
+        return None
+    if isinstance(filter_, Group):
+        compiled = [c for c in (compile_rollup_filter(m) for m in filter_.members) if c is not None]
+        return and_(*compiled) if filter_.combinator == "and" else or_(*compiled)
+    return _clause(filter_)
+
+
+def _clause(clause: Clause) -> ColumnElement[bool]:
+    expression = dimension_expression(clause.field)
+    match clause.op:
+        case "eq":
+            return expression == clause.value
+        case "ne":
+            return expression != clause.value
+        case "like":
+            return expression.like(clause.value)
+        case "in":
+            return expression.in_(clause.value)
+    raise InvalidMeterError(f"{clause.op} cannot compare the text field {clause.field}")
+
+
+def rollup_aggregates(aggregation: Aggregation, field: str | None) -> list[ColumnElement[Any]]:
+    """The SQL over rollup cells whose values equal :meth:`Aggregation.sql_columns` over the events."""
+    if aggregation is Aggregation.COUNT:
+        return [func.sum(_rollups.event_count)]
+    assert field is not None
+    if aggregation is Aggregation.SUM:
+        return [func.sum(_rollups[f"{field}_sum"])]
+    if aggregation is Aggregation.MAX:
+        return [func.max(_rollups[f"{field}_max"])]
+    if aggregation is Aggregation.MIN:
+        return [func.min(_rollups[f"{field}_min"])]
+    if aggregation is Aggregation.AVG:
+        return [func.sum(_rollups[f"{field}_sum"]), func.sum(_rollups[f"{field}_count"])]
+    raise InvalidMeterError("unique cannot be answered from rollups")
+
+
+def combine_partials(aggregation: Aggregation, first: tuple[Any, ...], second: tuple[Any, ...]) -> tuple[Any, ...]:
+    """Two partial aggregates (of disjoint sets of events) as one, in the shape of ``sql_columns``."""
+    if aggregation is Aggregation.MAX:
+        return (_pick(max, first[0], second[0]),)
+    if aggregation is Aggregation.MIN:
+        return (_pick(min, first[0], second[0]),)
+    return tuple(_add(a, b) for a, b in zip(first, second, strict=True))
+
+
+def _add(a: Any, b: Any) -> Any:
+    if a is None:
+        return b
+    if b is None:
+        return a
+    return a + b
+
+
+def _pick(choose: Any, a: Any, b: Any) -> Any:
+    if a is None:
+        return b
+    if b is None:
+        return a
+    return choose(a, b)
+
+
+def _base(definition: MeterDefinition, hours: Window, columns: list[ColumnElement[Any]]) -> Any:
+    statement = (
+        select(*columns)
+        .select_from(_JOINED)
+        .where(
+            _rollups.event_name == definition.event_name,
+            _rollups.hour >= hours[0],
+            _rollups.hour < hours[1],
+        )
+    )
+    condition = compile_rollup_filter(definition.filter)
+    return statement if condition is None else statement.where(condition)
+
+
+def rollup_usage_partials(
+    session: Session,
+    definition: MeterDefinition,
+    hours: Window,
+    *,
+    customer: str | None = None,
+    group_by: str | None = None,
+) -> dict[tuple[str, str | None], tuple[Any, ...]]:
+    """Per (customer external id, group): the partial aggregate over the whole hours ``hours``."""
+    keys: list[ColumnElement[Any]] = [_customers.external_id]
+    if group_by is not None:
+        keys.append(dimension_expression(group_by))
+    aggregates = rollup_aggregates(definition.aggregation, definition.field)
+    statement = _base(definition, hours, [*keys, *aggregates]).group_by(*keys)
+    if customer is not None:
+        statement = statement.where(_customers.external_id == customer)
+    width = len(keys)
+    result: dict[tuple[str, str | None], tuple[Any, ...]] = {}
+    for row in session.execute(statement):
+        group = None if group_by is None or row[1] is None else str(row[1])
+        result[(row[0], group)] = tuple(row[width:])
+    return result
+
+
+def rollup_totals_row(
+    session: Session, definition: MeterDefinition, customer_id: int, hours: Window
+) -> tuple[tuple[Any, ...], tuple[Any, Any, Any, Any], int | None]:
+    """(partial aggregate, (upstream cost, unknown-cost events, events, highest sequence), ingestion
+    head) for one customer over the whole hours ``hours``.
+
+    The head — the highest committed sequence — is read in the same statement, so a caller that
+    needs events up to a sequence knows whether anything newer could be in these cells.
+    """
+    aggregates = rollup_aggregates(definition.aggregation, definition.field)
+    head = select(func.max(_events.sequence)).scalar_subquery()
+    statement = _base(
+        definition,
+        hours,
+        [
+            *aggregates,
+            func.sum(_rollups.upstream_cost_sum),
+            func.sum(_rollups.unknown_cost_events),
+            func.sum(_rollups.event_count),
+            func.max(_rollups.max_sequence),
+            head,
+        ],
+    ).where(_rollups.customer_id == customer_id)
+    row = session.execute(statement).one()
+    width = len(aggregates)
+    cost, unknown, count, top, current = row[width:]
+    return tuple(row[:width]), (cost, unknown, count, top), None if current is None else int(current)
