@@ -37,6 +37,7 @@ COMMAND_GROUPS: list[tuple[str, str]] = [
     ("costs", "costs"),
     ("margins", "margins"),
     ("invoices", "invoices"),
+    ("portal", "portal-link"),
 ]
 
 

@@ -8,6 +8,7 @@ commands never pay for grpc and uvicorn.
 from __future__ import annotations
 
 import logging
+import os
 from typing import Any
 
 import typer
@@ -49,7 +50,27 @@ def serve(
         settings = settings.replace(grpc_endpoint=None)
     if http_endpoint is not None and overrides["http_endpoint"] is None:
         settings = settings.replace(http_endpoint=None)
-    run_receiver(settings, extra_routes=_stripe_webhook_routes(ctx))
+    run_receiver(settings, extra_routes=_extra_routes(ctx))
+
+
+def _extra_routes(ctx: typer.Context) -> list[Any]:
+    """Everything ``serve`` mounts beside ``/v1/traces``: the Stripe webhook and the portal."""
+    return [*_stripe_webhook_routes(ctx), *_portal_routes(ctx)]
+
+
+def _portal_routes(ctx: typer.Context) -> list[Any]:
+    """``/portal`` (links signed with ``SPANLEDGER_SECRET_KEY``) and ``/admin`` (``SPANLEDGER_ADMIN_TOKEN``).
+
+    Without a secret key the customer pages refuse every link, and without an admin token the admin
+    view is off; a secret key that is set but too short stops ``serve`` with a clear error.
+    """
+    from spanledger.billing.portal import SPANLEDGER_ADMIN_TOKEN, SPANLEDGER_SECRET_KEY, portal_routes
+
+    return portal_routes(
+        state_of(ctx).session_factory,
+        secret_key=os.environ.get(SPANLEDGER_SECRET_KEY),
+        admin_token=os.environ.get(SPANLEDGER_ADMIN_TOKEN),
+    )
 
 
 def _stripe_webhook_routes(ctx: typer.Context) -> list[Any]:
