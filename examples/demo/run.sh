@@ -69,8 +69,13 @@ pids+=("$!")
 "$python" "$here/llm_server.py" --port-file "$workdir/llm_server.port" --log "$workdir/served.jsonl" \
   >"$workdir/llm_server.log" 2>&1 &
 pids+=("$!")
-"$python" "$here/loopback.py" wait "$grpc_port" "$http_port" --timeout 60 \
-  || show_log_and_fail "$workdir/serve.log" "spanledger serve did not start"
+serve_pid="${pids[0]}"
+for ((waited = 0; ; waited++)); do
+  "$python" "$here/loopback.py" wait "$grpc_port" "$http_port" --timeout 1 2>/dev/null && break
+  if ! kill -0 "$serve_pid" 2>/dev/null || ((waited >= 60)); then
+    show_log_and_fail "$workdir/serve.log" "spanledger serve did not start"
+  fi
+done
 for ((waited = 0; waited < 300; waited++)); do [[ -s "$workdir/llm_server.port" ]] && break; sleep 0.1; done
 [[ -s "$workdir/llm_server.port" ]] || show_log_and_fail "$workdir/llm_server.log" "the example server did not start"
 llm_port="$(<"$workdir/llm_server.port")"
