@@ -37,6 +37,7 @@ from __future__ import annotations
 import hashlib
 import logging
 import os
+import re
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
@@ -44,7 +45,7 @@ from functools import lru_cache
 from typing import Any
 
 from spanledger.billing.errors import InvalidEventError
-from spanledger.billing.usage_event import MAX_DEDUPE_KEY_LENGTH, UsageEvent, validate_event
+from spanledger.billing.usage_event import MAX_DEDUPE_KEY_LENGTH, MAX_TOKENS, UsageEvent, validate_event
 from spanledger.exporter import dialects
 from spanledger.exporter.environment_variables import (
     SPANLEDGER_CUSTOMER_ATTRIBUTES,
@@ -59,6 +60,7 @@ __all__ = [
     "MappingResult",
     "MappingSettings",
     "RejectedSpan",
+    "candidate_attribute_keys",
     "dedupe_key_for",
     "map_span",
     "map_spans",
@@ -66,6 +68,9 @@ __all__ = [
 ]
 
 _log = logging.getLogger(__name__)
+
+# ASCII digits only, at most 20 (int64 has 19): str.isdigit() also accepts "²", which int() refuses.
+_WHOLE_NUMBER = re.compile(r"-?[0-9]{1,20}")
 
 CUSTOMER_ATTRIBUTE = "customer.id"
 
@@ -148,6 +153,12 @@ def relevant_attribute_keys(settings: MappingSettings) -> tuple[frozenset[str], 
     span_keys |= frozenset(customer_keys) | frozenset(SPAN_METADATA_KEYS)
     resource_keys = frozenset(customer_keys) | frozenset(RESOURCE_METADATA_KEYS)
     return span_keys, resource_keys
+
+
+def candidate_attribute_keys() -> frozenset[str]:
+    """Span attribute keys without which a span is never billable (rule 1): the usage counts and the
+    operation. :func:`map_span` ignores a span carrying none of them, so decoders may skip it unread."""
+    return _USAGE_ATTRIBUTES | frozenset(_FIELD_ATTRIBUTES["operation"])
 
 
 def dedupe_key_for(provider: str | None, response_id: str | None, trace_id: str, span_id: str) -> str:
@@ -244,8 +255,9 @@ def _valid_ids(span: SpanRecord) -> bool:
 
 def _first_present(span: SpanRecord, name: str) -> tuple[str, AttributeValue] | None:
     attributes = span.attributes
+    oversized = span.oversized_attributes
     for key in _FIELD_ATTRIBUTES[name]:
-        if key in span.oversized_attributes:
+        if oversized and key in oversized:
             raise InvalidEventError(f"span attribute {key} is longer than the attribute length limit")
         value = attributes.get(key)
         if value is not None:
@@ -258,9 +270,9 @@ def _text(span: SpanRecord, name: str) -> str | None:
     if found is None:
         return None
     key, value = found
-    if isinstance(value, str):
+    if type(value) is str:
         return value or None
-    if isinstance(value, int | float) and not isinstance(value, bool):
+    if isinstance(value, _NUMBERS) and not isinstance(value, bool):
         return str(value)
     raise InvalidEventError(f"span attribute {key} must be a string, not {type(value).__name__}")
 
@@ -270,13 +282,15 @@ def _count(span: SpanRecord, name: str) -> int | None:
     if found is None:
         return None
     key, value = found
+    if type(value) is int:
+        return value
     if isinstance(value, bool):
         raise InvalidEventError(f"span attribute {key} must be a whole number, not a boolean")
     if isinstance(value, int):
         return value
     if isinstance(value, float) and value.is_integer():
         return int(value)
-    if isinstance(value, str) and value.strip().lstrip("-").isdigit():
+    if isinstance(value, str) and _WHOLE_NUMBER.fullmatch(value.strip()):
         return int(value.strip())
     raise InvalidEventError(f"span attribute {key} must be a whole number, not {value!r}")
 
@@ -287,6 +301,10 @@ def _normalise_counts(
     """Apply rules 3 and 4 of the module docstring in place; return the names of the adjustments made."""
     adjustments: list[str] = []
     total = counts.pop("total_tokens")
+    if total is not None and total < 0:
+        raise InvalidEventError(f"total_tokens is negative ({total})")
+    if total is not None and total > MAX_TOKENS:
+        raise InvalidEventError(f"total_tokens is absurdly large ({total} > {MAX_TOKENS})")
     if total is not None:
         if counts["input_tokens"] is None and counts["output_tokens"] is not None:
             counts["input_tokens"] = max(total - counts["output_tokens"], 0)
@@ -343,15 +361,33 @@ def _occurred_at(span: SpanRecord) -> datetime:
         raise InvalidEventError(f"span time {nanos} ns is out of range") from exc
 
 
-def _metadata(span: SpanRecord, adjustments: list[str]) -> dict[str, Any]:
+_NUMBERS = (int, float)
+_SCALARS = (str, int, float, bool)
+#: The resource part of the metadata of the last resource seen: the spans of one request share one
+#: resource mapping, so it is read once per request, not once per span. One tuple, replaced whole,
+#: so concurrent receiver threads never see a half-updated pair.
+_last_resource_metadata: tuple[Mapping[str, AttributeValue], dict[str, Any]] = ({}, {})
+
+
+def _resource_metadata(resource_attributes: Mapping[str, AttributeValue]) -> dict[str, Any]:
+    global _last_resource_metadata
+    cached_for, cached = _last_resource_metadata
+    if cached_for is resource_attributes:
+        return cached
     metadata: dict[str, Any] = {}
     for key in RESOURCE_METADATA_KEYS:
-        value = span.resource_attributes.get(key)
-        if isinstance(value, str | int | float | bool):
+        value = resource_attributes.get(key)
+        if isinstance(value, _SCALARS):
             metadata[key] = value
+    _last_resource_metadata = (resource_attributes, metadata)
+    return metadata
+
+
+def _metadata(span: SpanRecord, adjustments: list[str]) -> dict[str, Any]:
+    metadata = dict(_resource_metadata(span.resource_attributes))
     for key in SPAN_METADATA_KEYS:
         value = span.attributes.get(key)
-        if isinstance(value, str | int | float | bool):
+        if isinstance(value, _SCALARS):
             metadata[key] = value
     if span.scope_name:
         metadata["otel.scope.name"] = span.scope_name

@@ -1,7 +1,10 @@
 """OTLP trace requests (protobuf and JSON) → :class:`~spanledger.exporter.spans.SpanRecord`.
 
 Only the attributes the mapping reads are converted (``span_keys`` / ``resource_keys``); every other
-attribute is skipped unread, which keeps decoding cheap on spans full of prompts.
+attribute is skipped unread, which keeps decoding cheap on spans full of prompts. Given
+``candidate_keys`` (:func:`~spanledger.exporter.mapping.candidate_attribute_keys`), a span carrying none
+of them cannot be billable and is not turned into a record at all: it is only counted, in
+:attr:`DecodedSpans.skipped`. Most spans of a trace (HTTP, database) are such spans.
 
 OTLP/JSON differs from protobuf's canonical JSON mapping (OTLP specification, "JSON Protobuf Encoding"):
 trace and span ids are hex strings, not base64; enums are integers; 64-bit integers may arrive as decimal
@@ -14,7 +17,8 @@ from __future__ import annotations
 import base64
 import binascii
 import json
-from collections.abc import Iterator, Mapping
+import re
+from collections.abc import Iterable, Iterator, Mapping
 from typing import Any
 
 from google.protobuf.message import DecodeError
@@ -24,10 +28,30 @@ from spanledger.exporter.errors import PayloadError, PayloadTooLargeError
 from spanledger.exporter.limits import ReceiverLimits
 from spanledger.exporter.spans import AttributeValue, SpanRecord
 
-__all__ = ["count_spans", "decode_json", "decode_protobuf", "parse_protobuf", "spans_from_request"]
+__all__ = [
+    "DecodedSpans",
+    "count_spans",
+    "decode_json",
+    "decode_protobuf",
+    "parse_protobuf",
+    "spans_from_request",
+]
 
+# ASCII digits only, at most 20 (int64 has 19): str.isdigit() also accepts "²", which int() refuses.
+_WHOLE_NUMBER = re.compile(r"-?[0-9]{1,20}")
 _EMPTY: Mapping[str, AttributeValue] = {}
 _NONE: frozenset[str] = frozenset()
+_SCALAR_KINDS = frozenset({"string_value", "int_value", "double_value", "bool_value"})
+
+
+class DecodedSpans(list[SpanRecord]):
+    """The decoded spans of a request, plus how many were ``skipped`` as not billable (not decoded)."""
+
+    __slots__ = ("skipped",)
+
+    def __init__(self, records: Iterable[SpanRecord] = (), skipped: int = 0) -> None:
+        super().__init__(records)
+        self.skipped = skipped
 
 
 def parse_protobuf(payload: bytes) -> ExportTraceServiceRequest:
@@ -44,10 +68,17 @@ def count_spans(request: ExportTraceServiceRequest) -> int:
 
 
 def decode_protobuf(
-    payload: bytes, limits: ReceiverLimits, span_keys: frozenset[str], resource_keys: frozenset[str]
-) -> list[SpanRecord]:
+    payload: bytes,
+    limits: ReceiverLimits,
+    span_keys: frozenset[str],
+    resource_keys: frozenset[str],
+    *,
+    candidate_keys: frozenset[str] | None = None,
+) -> DecodedSpans:
     """The spans of a protobuf-encoded request (already decompressed)."""
-    return spans_from_request(parse_protobuf(payload), limits, span_keys, resource_keys)
+    return spans_from_request(
+        parse_protobuf(payload), limits, span_keys, resource_keys, candidate_keys=candidate_keys
+    )
 
 
 def spans_from_request(
@@ -55,11 +86,14 @@ def spans_from_request(
     limits: ReceiverLimits,
     span_keys: frozenset[str],
     resource_keys: frozenset[str],
-) -> list[SpanRecord]:
+    *,
+    candidate_keys: frozenset[str] | None = None,
+) -> DecodedSpans:
     """The spans of a parsed request; :class:`PayloadTooLargeError` over the span-count limit."""
     _check_span_count(count_spans(request), limits)
     max_length = limits.max_attribute_length
-    records: list[SpanRecord] = []
+    records = DecodedSpans()
+    not_candidate = candidate_keys.isdisjoint if candidate_keys is not None else None
     for resource_spans in request.resource_spans:
         resource, resource_oversized = _proto_attributes(
             resource_spans.resource.attributes, resource_keys, max_length
@@ -67,7 +101,11 @@ def spans_from_request(
         for scope_spans in resource_spans.scope_spans:
             scope_name, scope_version = scope_spans.scope.name, scope_spans.scope.version
             for span in scope_spans.spans:
-                attributes, oversized = _proto_attributes(span.attributes, span_keys, max_length)
+                key_values = span.attributes
+                if not_candidate is not None and not_candidate(kv.key for kv in key_values):
+                    records.skipped += 1
+                    continue
+                attributes, oversized = _proto_attributes(key_values, span_keys, max_length)
                 records.append(
                     SpanRecord(
                         trace_id=span.trace_id.hex(),
@@ -116,14 +154,9 @@ def _proto_attributes(
 
 def _proto_value(any_value: Any) -> AttributeValue | None:
     kind = any_value.WhichOneof("value")
-    if kind == "string_value":
-        return any_value.string_value
-    if kind == "int_value":
-        return any_value.int_value
-    if kind == "double_value":
-        return any_value.double_value
-    if kind == "bool_value":
-        return any_value.bool_value
+    if kind in _SCALAR_KINDS:
+        value: AttributeValue = getattr(any_value, kind)
+        return value
     if kind == "array_value":
         return tuple(
             v for v in (_proto_value(item) for item in any_value.array_value.values) if v is not None
@@ -135,13 +168,20 @@ def _proto_value(any_value: Any) -> AttributeValue | None:
 
 
 def decode_json(
-    payload: bytes, limits: ReceiverLimits, span_keys: frozenset[str], resource_keys: frozenset[str]
-) -> list[SpanRecord]:
+    payload: bytes,
+    limits: ReceiverLimits,
+    span_keys: frozenset[str],
+    resource_keys: frozenset[str],
+    *,
+    candidate_keys: frozenset[str] | None = None,
+) -> DecodedSpans:
     """The spans of an OTLP/JSON request (already decompressed)."""
     try:
         document = json.loads(payload)
     except (UnicodeDecodeError, json.JSONDecodeError) as exc:
         raise PayloadError(f"the body is not JSON: {exc}") from exc
+    except ValueError as exc:  # json's own limits, e.g. an integer of more than 4300 digits
+        raise PayloadError(f"the body is not usable JSON: {exc}") from exc
     except RecursionError as exc:
         raise PayloadError("the JSON body is nested too deeply") from exc
     if not isinstance(document, dict):
@@ -153,7 +193,7 @@ def decode_json(
             count += len(_list(_object(scope_spans, "scopeSpans[]"), "spans", "spans"))
     _check_span_count(count, limits)
     max_length = limits.max_attribute_length
-    records: list[SpanRecord] = []
+    records = DecodedSpans()
     for resource_spans in resource_spans_list:
         resource_object = _object(resource_spans.get("resource") or {}, "resource")
         resource, resource_oversized = _json_attributes(resource_object, resource_keys, max_length)
@@ -162,6 +202,9 @@ def decode_json(
             scope_name, scope_version = str(scope.get("name") or ""), str(scope.get("version") or "")
             for span in _list(scope_spans, "spans", "spans"):
                 span = _object(span, "span")
+                if candidate_keys is not None and not _has_json_key(span, candidate_keys):
+                    records.skipped += 1
+                    continue
                 attributes, oversized = _json_attributes(span, span_keys, max_length)
                 status = span.get("status") or {}
                 records.append(
@@ -215,7 +258,7 @@ def _json_int(value: Any) -> int:
         return int(value)
     if isinstance(value, str):
         text = value.strip()
-        if text.lstrip("-").isdigit():
+        if _WHOLE_NUMBER.fullmatch(text):
             return int(text)
     return 0
 
@@ -260,6 +303,15 @@ def _json_attributes(
     return (attributes or _EMPTY), (frozenset(oversized) if oversized else _NONE)
 
 
+def _has_json_key(span: Mapping[str, Any], keys: frozenset[str]) -> bool:
+    key_values = span.get("attributes")
+    if not key_values:
+        return False
+    if not isinstance(key_values, list):
+        return True  # decoded in full, so the malformed attributes are reported
+    return not keys.isdisjoint(key for key, _ in _key_values(key_values))
+
+
 def _key_values(items: list[Any]) -> Iterator[tuple[str, Any]]:
     for item in items:
         if isinstance(item, dict) and isinstance(item.get("key"), str):
@@ -276,7 +328,7 @@ def _json_value(value: Any) -> AttributeValue | None:
     found = _get(value, "intValue", "int_value")
     if isinstance(found, str):
         # A malformed string stays a string, so the mapping can reject a count it cannot read.
-        return int(found.strip()) if found.strip().lstrip("-").isdigit() else found
+        return int(found.strip()) if _WHOLE_NUMBER.fullmatch(found.strip()) else found
     if isinstance(found, int) and not isinstance(found, bool):
         return found
     found = _get(value, "doubleValue", "double_value")

@@ -9,14 +9,20 @@ accepted and ignored; billable spans that cannot become valid events are *reject
 from __future__ import annotations
 
 import asyncio
+import dataclasses
 from dataclasses import dataclass
 from enum import Enum
 
 from spanledger.exporter.group_commit import CommitOutcome, GroupCommitter
 from spanledger.exporter.limits import ReceiverLimits
-from spanledger.exporter.mapping import MappingResult, MappingSettings, map_spans, relevant_attribute_keys
-from spanledger.exporter.otlp_decoding import decode_json, decode_protobuf
-from spanledger.exporter.spans import SpanRecord
+from spanledger.exporter.mapping import (
+    MappingResult,
+    MappingSettings,
+    candidate_attribute_keys,
+    map_spans,
+    relevant_attribute_keys,
+)
+from spanledger.exporter.otlp_decoding import DecodedSpans, decode_json, decode_protobuf
 
 __all__ = ["ExportOutcome", "PayloadFormat", "TraceIntake"]
 
@@ -54,21 +60,33 @@ class TraceIntake:
         self.limits = limits or ReceiverLimits()
         self.mapping_settings = mapping_settings or MappingSettings()
         self._span_keys, self._resource_keys = relevant_attribute_keys(self.mapping_settings)
+        self._candidate_keys = candidate_attribute_keys()
 
-    def decode(self, payload: bytes, payload_format: PayloadFormat) -> list[SpanRecord]:
-        """Spans of a decompressed body; raises :class:`~spanledger.exporter.errors.PayloadError`."""
+    def decode(self, payload: bytes, payload_format: PayloadFormat) -> DecodedSpans:
+        """Spans of a decompressed body that may be billable (the others are only counted, in
+        ``skipped``); raises :class:`~spanledger.exporter.errors.PayloadError`."""
         decode = decode_protobuf if payload_format is PayloadFormat.PROTOBUF else decode_json
-        return decode(payload, self.limits, self._span_keys, self._resource_keys)
+        return decode(
+            payload, self.limits, self._span_keys, self._resource_keys, candidate_keys=self._candidate_keys
+        )
+
+    def map(self, payload: bytes, payload_format: PayloadFormat) -> MappingResult:
+        """Decode and map a request; skipped spans count as ignored (indexes refer to the decoded spans)."""
+        spans = self.decode(payload, payload_format)
+        mapping = map_spans(spans, self.mapping_settings)
+        if spans.skipped:
+            mapping = dataclasses.replace(mapping, ignored=mapping.ignored + spans.skipped)
+        return mapping
 
     def export(self, payload: bytes, payload_format: PayloadFormat) -> ExportOutcome:
         """Handle a request and block until its events are committed (for thread-based servers)."""
-        mapping = map_spans(self.decode(payload, payload_format), self.mapping_settings)
+        mapping = self.map(payload, payload_format)
         commit = self.committer.submit(mapping.events).result()
         return _outcome(mapping, commit)
 
     async def export_async(self, payload: bytes, payload_format: PayloadFormat) -> ExportOutcome:
         """Handle a request and await the commit without blocking the event loop."""
-        mapping = map_spans(self.decode(payload, payload_format), self.mapping_settings)
+        mapping = self.map(payload, payload_format)
         commit = await asyncio.wrap_future(self.committer.submit(mapping.events))
         return _outcome(mapping, commit)
 

@@ -11,7 +11,12 @@ from spanfactory import make_spans, otlp_json, otlp_json_document, otlp_protobuf
 
 from spanledger.exporter.errors import PayloadError, PayloadTooLargeError
 from spanledger.exporter.limits import ReceiverLimits, decompress
-from spanledger.exporter.mapping import MappingSettings, relevant_attribute_keys
+from spanledger.exporter.mapping import (
+    MappingSettings,
+    candidate_attribute_keys,
+    map_spans,
+    relevant_attribute_keys,
+)
 from spanledger.exporter.otlp_decoding import decode_json, decode_protobuf
 
 SPAN_KEYS, RESOURCE_KEYS = relevant_attribute_keys(MappingSettings())
@@ -203,3 +208,35 @@ def test_bad_limit_arguments_raise():
 
     with pytest.raises(ConfigurationError, match="max_spans_per_request"):
         ReceiverLimits(max_spans_per_request=0)
+
+
+SKIPPABLE_OR_NOT = [
+    {"http.request.method": "GET"},
+    {"server.address": "shop.internal", "customer.id": "acme"},
+    {"gen_ai.provider.name": "openai", "gen_ai.response.id": "resp-1"},
+    {"gen_ai.operation.name": "chat"},
+    {"llm.request.type": "chat"},
+    {"gen_ai.operation.name": "invoke_agent", "gen_ai.usage.input_tokens": 5},
+    {"gen_ai.operation.name": True},
+    {"gen_ai.operation.name": "x" * 50},
+    {"gen_ai.usage.input_tokens": "many"},
+    {"customer.id": "c" * 50, "gen_ai.usage.output_tokens": 3},
+    {"gen_ai.usage.total_tokens": 3},
+    {"llm.usage.total_tokens": 9, "gen_ai.usage.input_tokens": 4},
+    USAGE,
+]
+
+
+@pytest.mark.parametrize("encode, decode", [(otlp_protobuf, decode_protobuf), (otlp_json, decode_json)])
+def test_skipping_spans_without_candidate_keys_changes_no_outcome(encode, decode):
+    body = encode(make_spans(SKIPPABLE_OR_NOT))
+    limits = ReceiverLimits(max_attribute_length=20)
+    full = decode(body, limits, SPAN_KEYS, RESOURCE_KEYS)
+    filtered = decode(body, limits, SPAN_KEYS, RESOURCE_KEYS, candidate_keys=candidate_attribute_keys())
+    assert (full.skipped, filtered.skipped) == (0, 3)
+    assert len(filtered) == len(SKIPPABLE_OR_NOT) - 3
+    everything, candidates = map_spans(full), map_spans(filtered)
+    assert candidates.events == everything.events
+    assert [r.reason for r in candidates.rejected] == [r.reason for r in everything.rejected]
+    assert len(everything.rejected) == 4  # bool and oversized operation, unreadable count, long customer
+    assert candidates.ignored + filtered.skipped == everything.ignored
