@@ -40,8 +40,14 @@ def database_url(url: str | None = None) -> str:
     return url or os.environ.get(SPANLEDGER_DATABASE_URL) or DEFAULT_DATABASE_URL
 
 
-def create_engine_from_url(url: str | None = None, **engine_options: Any) -> Engine:
-    """Create an engine for ``url`` (see :func:`database_url`), configured for the ledger."""
+def create_engine_from_url(
+    url: str | None = None, *, sqlite_busy_timeout: float = SQLITE_BUSY_TIMEOUT_SECONDS, **engine_options: Any
+) -> Engine:
+    """Create an engine for ``url`` (see :func:`database_url`), configured for the ledger.
+
+    ``sqlite_busy_timeout`` is how long a SQLite writer waits for the write lock before the
+    operation fails with :class:`StorageUnavailableError`.
+    """
     raw = database_url(url)
     try:
         parsed = make_url(raw)
@@ -59,10 +65,8 @@ def create_engine_from_url(url: str | None = None, **engine_options: Any) -> Eng
         )
     try:
         if backend == "sqlite":
-            engine = create_engine(
-                parsed, connect_args={"timeout": SQLITE_BUSY_TIMEOUT_SECONDS}, **engine_options
-            )
-            _configure_sqlite(engine)
+            engine = create_engine(parsed, connect_args={"timeout": sqlite_busy_timeout}, **engine_options)
+            _configure_sqlite(engine, sqlite_busy_timeout)
         else:
             engine_options.setdefault("pool_pre_ping", True)
             engine = create_engine(parsed, **engine_options)
@@ -71,14 +75,14 @@ def create_engine_from_url(url: str | None = None, **engine_options: Any) -> Eng
     return engine
 
 
-def _configure_sqlite(engine: Engine) -> None:
+def _configure_sqlite(engine: Engine, busy_timeout: float) -> None:
     @event.listens_for(engine, "connect")
     def _on_connect(dbapi_connection: sqlite3.Connection, _record: object) -> None:
         # Let SQLAlchemy, not the sqlite3 module, decide where transactions begin.
         dbapi_connection.isolation_level = None
         cursor = dbapi_connection.cursor()
         cursor.execute("PRAGMA foreign_keys=ON")
-        cursor.execute(f"PRAGMA busy_timeout={int(SQLITE_BUSY_TIMEOUT_SECONDS * 1000)}")
+        cursor.execute(f"PRAGMA busy_timeout={int(busy_timeout * 1000)}")
         if engine.url.database not in (None, "", ":memory:"):
             cursor.execute("PRAGMA journal_mode=WAL")
             cursor.execute("PRAGMA synchronous=NORMAL")
