@@ -30,6 +30,7 @@ from __future__ import annotations
 import dataclasses
 import json
 import logging
+import math
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime
@@ -139,7 +140,8 @@ def ingest(
         except InvalidEventError as exc:
             rejected.append(RejectedEvent(index, _dedupe_key_of(event), exc.reason))
             continue
-        event = dataclasses.replace(event, metadata=metadata)
+        if metadata is not event.metadata:
+            event = dataclasses.replace(event, metadata=metadata)
         earlier = unique.get(event.dedupe_key)
         if earlier is None:
             unique[event.dedupe_key] = event
@@ -191,6 +193,10 @@ def _dedupe_key_of(event: object) -> str | None:
 
 def _json_document(metadata: Mapping[str, Any]) -> dict[str, Any]:
     """``metadata`` as plain JSON that both databases store (PostgreSQL rejects NUL in JSONB)."""
+    if type(metadata) is dict and all(
+        type(key) is str and "\x00" not in key and _plain_json_value(value) for key, value in metadata.items()
+    ):
+        return metadata  # already what a JSON round trip would give back: skip it
     try:
         text = json.dumps(dict(metadata), default=str, allow_nan=False)
     except (TypeError, ValueError) as exc:
@@ -199,6 +205,23 @@ def _json_document(metadata: Mapping[str, Any]) -> dict[str, Any]:
         raise InvalidEventError("metadata contains a NUL character")
     document: dict[str, Any] = json.loads(text)
     return document
+
+
+_JSON_SCALARS = (int, bool, type(None))
+
+
+def _plain_json_value(value: Any) -> bool:
+    """Whether ``value`` comes back unchanged from a JSON round trip (no conversion, no NUL)."""
+    kind = type(value)
+    if kind is str:
+        return "\x00" not in value
+    if kind in _JSON_SCALARS:
+        return True
+    if kind is float:
+        return math.isfinite(value)
+    if kind is list:
+        return all(type(item) is not list and _plain_json_value(item) for item in value)
+    return False
 
 
 def _lock_ingest(connection: Connection, now: datetime) -> None:

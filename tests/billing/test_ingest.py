@@ -171,7 +171,10 @@ def test_concurrent_ingest_of_overlapping_batches_stores_each_event_once(databas
     assert sum(r.inserted + r.duplicates for r in results) == 180
 
 
-@pytest.mark.parametrize("bad", [{"k": float("nan")}, {"k": "a\x00b"}])
+@pytest.mark.parametrize(
+    "bad",
+    [{"k": float("nan")}, {"k": "a\x00b"}, {"a\x00b": 1}, {"k": [1, float("inf")]}, {"k": {"x": "\x00"}}],
+)
 def test_metadata_that_a_database_cannot_store_is_rejected(session, bad):
     with session.begin():
         result = ingest(session, [event("bad", metadata=bad), event("good")])
