@@ -96,9 +96,9 @@ def _usage_weights(
     definition = _definition(snapshot)
     day = day_of(dialect_name(session)).label("day")
     model = model_of().label("model")
-    joined = EVENTS_WITH_CUSTOMER.join(_invoices, _invoices.customer_id == _events.customer_id).join(
-        _lines, _lines.invoice_id == _invoices.id
-    )
+    joined = EVENTS_WITH_CUSTOMER.join(
+        InvoiceRecord.__table__, _invoices.customer_id == _events.customer_id
+    ).join(InvoiceLineRecord.__table__, _lines.invoice_id == _invoices.id)
     statement = (
         select(_lines.id, model, day, func.sum(event_weight(definition)))
         .select_from(joined)

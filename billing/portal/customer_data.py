@@ -209,7 +209,10 @@ def _credits(session: Session, customer_id: int, now: datetime) -> list[CreditAc
         if not count:
             continue
         recent = session.scalars(
-            select(CreditEntryRecord).where(*where).order_by(CreditEntryRecord.id.desc()).limit(LEDGER_ROWS)
+            select(CreditEntryRecord)
+            .where(*where)
+            .order_by(CreditEntryRecord.occurred_at.desc(), CreditEntryRecord.id.desc())
+            .limit(LEDGER_ROWS)
         ).all()
         unlimited = any(
             r.unlimited and r.occurred_at <= now and (r.expires_at is None or r.expires_at > now)
