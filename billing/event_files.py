@@ -61,6 +61,8 @@ def _parse_lines(lines: Iterable[str]) -> Iterator[tuple[int, UsageEvent | BadLi
             yield number, BadLine(number, f"not valid JSON ({exc.msg} at column {exc.colno})")
         except InvalidEventError as exc:
             yield number, BadLine(number, exc.reason)
+        except ValueError as exc:  # json's own limits, e.g. an integer of more than 4300 digits
+            yield number, BadLine(number, f"not valid JSON ({exc})")
 
 
 def import_lines(

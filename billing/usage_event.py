@@ -56,6 +56,9 @@ MAX_TEXT_LENGTH = 256
 # A single LLM call above ten billion tokens is a bug in the producer, not usage.
 MAX_TOKENS = 10_000_000_000
 
+#: Stored in columns of these lengths (OpenTelemetry ids in lowercase hex).
+_ID_FIELDS = {"trace_id": 32, "span_id": 16}
+
 _TEXT_FIELDS = (
     "event_name",
     "customer_external_id",
@@ -110,6 +113,7 @@ def validate_event(event: UsageEvent) -> None:
         raise InvalidEventError("dedupe_key is empty; every event needs a unique dedupe key")
     if len(event.dedupe_key) > MAX_DEDUPE_KEY_LENGTH:
         raise InvalidEventError(f"dedupe_key is longer than {MAX_DEDUPE_KEY_LENGTH} characters")
+    _require_storable_text("dedupe_key", event.dedupe_key)
     if not isinstance(event.occurred_at, datetime):
         raise InvalidEventError("occurred_at must be a datetime")
     if event.occurred_at.tzinfo is None or event.occurred_at.utcoffset() is None:
@@ -122,8 +126,13 @@ def validate_event(event: UsageEvent) -> None:
             raise InvalidEventError(f"{name} must be a string, not {type(value).__name__}")
         if len(value) > MAX_TEXT_LENGTH:
             raise InvalidEventError(f"{name} is longer than {MAX_TEXT_LENGTH} characters")
-        if "\x00" in value:
-            raise InvalidEventError(f"{name} contains a NUL character")
+        _require_storable_text(name, value)
+    for name, length in _ID_FIELDS.items():
+        value = getattr(event, name)
+        if value is not None and (not isinstance(value, str) or len(value) > length):
+            raise InvalidEventError(f"{name} must be a string of at most {length} hex digits, not {value!r}")
+        if value is not None:
+            _require_storable_text(name, value)
     if not event.event_name:
         raise InvalidEventError("event_name is empty")
     if event.customer_external_id is not None and not event.customer_external_id.strip():
@@ -148,6 +157,39 @@ def validate_event(event: UsageEvent) -> None:
         raise InvalidEventError("cache read plus cache write tokens exceed input_tokens, which includes them")
     if not isinstance(event.metadata, Mapping):
         raise InvalidEventError("metadata must be a JSON object")
+    _require_storable_metadata(event.metadata)
+
+
+def _require_storable_text(name: str, value: str) -> None:
+    # Neither database stores NUL in text, and an unpaired surrogate (which a JSON escape like \ud800 can
+    # produce) is not UTF-8: either would fail the whole batch's insert instead of this one event.
+    if "\x00" in value:
+        raise InvalidEventError(f"{name} contains a NUL character")
+    if not value.isascii():
+        try:
+            value.encode("utf-8")
+        except UnicodeEncodeError as exc:
+            raise InvalidEventError(f"{name} is not valid UTF-8 (it contains an unpaired surrogate)") from exc
+
+
+def _require_storable_metadata(metadata: Mapping[str, Any]) -> None:
+    """Every text in ``metadata`` (keys and values, at any depth) must be storable; see above."""
+    pending: list[object] = [metadata]
+    while pending:
+        node = pending.pop()
+        if isinstance(node, str):
+            if not node.isascii():
+                try:
+                    node.encode("utf-8")
+                except UnicodeEncodeError as exc:
+                    raise InvalidEventError(
+                        "metadata is not valid UTF-8 (it contains an unpaired surrogate)"
+                    ) from exc
+        elif isinstance(node, Mapping):
+            pending.extend(node.keys())
+            pending.extend(node.values())
+        elif isinstance(node, list | tuple):
+            pending.extend(node)
 
 
 def _require_part_of(part: str, whole: str, event: UsageEvent) -> None:
@@ -169,7 +211,10 @@ def parse_timestamp(value: object, field_name: str = "timestamp") -> datetime:
         raise InvalidEventError(f"{field_name} must be an ISO 8601 string, not {type(value).__name__}")
     if parsed.tzinfo is None:
         raise InvalidEventError(f"{field_name} {value!r} has no timezone; add Z for UTC")
-    return parsed.astimezone(UTC)
+    try:
+        return parsed.astimezone(UTC)
+    except OverflowError as exc:  # e.g. 0001-01-01T00:00:00+01:00 is before the first UTC instant
+        raise InvalidEventError(f"{field_name} {value!r} is out of range") from exc
 
 
 _FIELD_NAMES = frozenset(f.name for f in dataclasses.fields(UsageEvent))

@@ -185,7 +185,11 @@ def map_span(span: SpanRecord, settings: MappingSettings | None = None) -> Usage
         operation = operation.strip().lower() or None
     if operation in dialects.AGGREGATE_OPERATIONS:
         return None
-    has_usage = not _USAGE_ATTRIBUTES.isdisjoint(attributes)
+    # A usage count set aside as over the length limit still makes the span billable, so it is rejected
+    # with that reason instead of silently ignored.
+    has_usage = not _USAGE_ATTRIBUTES.isdisjoint(attributes) or not _USAGE_ATTRIBUTES.isdisjoint(
+        span.oversized_attributes
+    )
     if not has_usage and (
         operation not in dialects.MODEL_CALL_OPERATIONS or span.status_code == STATUS_ERROR
     ):
