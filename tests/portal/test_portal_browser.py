@@ -186,3 +186,13 @@ def test_the_admin_view_opens_with_the_admin_token(served, browser):
         assert page.locator("svg").count() >= 1
     finally:
         context.close()
+
+
+def test_a_missing_chromium_fails_under_ci_and_skips_elsewhere(monkeypatch):
+    monkeypatch.setattr(shutil, "which", lambda name: None)
+    monkeypatch.setenv("CI", "true")
+    with pytest.raises(pytest.fail.Exception, match="CI must run the browser tests"):
+        _chromium()
+    monkeypatch.delenv("CI")
+    with pytest.raises(pytest.skip.Exception):
+        _chromium()
