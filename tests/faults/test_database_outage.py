@@ -9,6 +9,7 @@ nothing lost and nothing doubled.
 
 from __future__ import annotations
 
+import functools
 import sqlite3
 import threading
 import time
@@ -175,7 +176,10 @@ def test_postgresql_cut_while_commits_are_in_flight_loses_and_doubles_nothing(po
 def test_locked_sqlite_answers_retry_later_then_recovers_exactly(tmp_path, monkeypatch):
     # The shipped busy timeout is 30 s (a writer waits for the lock rather than fail); a short one keeps
     # the test fast and shows what a client sees once the wait is over.
-    monkeypatch.setattr("spanledger.billing.db.SQLITE_BUSY_TIMEOUT_SECONDS", 0.2)
+    monkeypatch.setattr(
+        "spanledger.exporter.server.create_engine_from_url",
+        functools.partial(create_engine_from_url, sqlite_busy_timeout=0.2),
+    )
     path = tmp_path / "ledger.db"
     database_url = f"sqlite:///{path}"
     _migrated(database_url)
