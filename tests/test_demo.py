@@ -70,12 +70,18 @@ def _table_after(text: str, title: str) -> dict[tuple[str, str], int]:
     return {(m["customer"], m["model"]): int(m["value"]) for m in _TABLE_ROW.finditer(text[start:end])}
 
 
+# The end-to-end run takes 30-75 s (about 20 CLI processes, the receiver, the app under
+# opentelemetry-instrument), so it runs with the slow tests (`pytest -m slow`, and in CI).
+_end_to_end = pytest.mark.slow
+
+
 @pytest.fixture(scope="module")
 def demo(tmp_path_factory: pytest.TempPathFactory) -> tuple[subprocess.CompletedProcess[str], Path]:
     demo_dir = tmp_path_factory.mktemp("demo")
     return _run_demo(demo_dir), demo_dir
 
 
+@_end_to_end
 def test_demo_bills_each_customer_exactly_what_the_server_returned(demo):
     result, demo_dir = demo
     assert result.returncode == 0, result.stdout[-3000:] + result.stderr
@@ -102,6 +108,7 @@ def test_demo_bills_each_customer_exactly_what_the_server_returned(demo):
     assert f"The example server answered {len(served)} calls; {len(served)} usage events" in result.stdout
 
 
+@_end_to_end
 def test_demo_invoice_prices_the_served_tokens_by_the_plan(demo):
     result, demo_dir = demo
     assert result.returncode == 0, result.stderr
@@ -119,6 +126,7 @@ def test_demo_invoice_prices_the_served_tokens_by_the_plan(demo):
     assert re.search(rf"│ acme +│ {Decimal(29) + overage} +│", margins)
 
 
+@_end_to_end
 def test_demo_portal_links_open_while_the_demo_runs(demo):
     result, _ = demo
     assert result.returncode == 0, result.stderr
@@ -130,6 +138,7 @@ def test_demo_portal_links_open_while_the_demo_runs(demo):
     assert portal.count("the page answers HTTP 200") == 2
 
 
+@_end_to_end
 def test_demo_stops_every_process_it_started(demo):
     result, _ = demo
     assert result.returncode == 0, result.stderr

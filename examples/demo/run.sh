@@ -9,22 +9,23 @@
 # is in the ledger, then prints usage, upstream cost, invoices, margins and a portal link. Every process it
 # started is stopped on exit, however it exits.
 #
-# Overrides: SPANLEDGER (the spanledger binary; default .venv/bin/spanledger), PYTHON and
+# Overrides: SPANLEDGER (the spanledger binary; default .venv/bin/spanledger in the repository), PYTHON and
 # OPENTELEMETRY_INSTRUMENT (default: next to SPANLEDGER), DEMO_DIR (keep the ledger, logs and the example
 # server's answer log there instead of a temporary directory that is removed at the end).
 set -euo pipefail
 here="$(cd "$(dirname "$0")" && pwd)"
+root="$(cd "$here/../.." && pwd)"
 
 fail() { echo "demo: $*" >&2; exit 1; }
 
-spanledger="$(command -v "${SPANLEDGER:-.venv/bin/spanledger}")" \
-  || fail "no spanledger at ${SPANLEDGER:-.venv/bin/spanledger}; install first (from the repository root):
+spanledger="$(command -v "${SPANLEDGER:-$root/.venv/bin/spanledger}")" \
+  || fail "no spanledger at ${SPANLEDGER:-$root/.venv/bin/spanledger}; install first (in $root):
   python3 -m venv .venv && .venv/bin/pip install -q -e '.[demo]'"
 bin="$(dirname "$spanledger")"
 python="${PYTHON:-$bin/python}"
 otel_instrument="${OPENTELEMETRY_INSTRUMENT:-$bin/opentelemetry-instrument}"
 [[ -x "$otel_instrument" ]] || fail "no opentelemetry-instrument at $otel_instrument"
-"$python" -c "import openai" 2>/dev/null \
+"$python" -c "import importlib.util, sys; sys.exit(importlib.util.find_spec('openai') is None)" 2>/dev/null \
   || fail "the demo app needs the openai SDK: $bin/pip install -e '.[demo]'"
 
 if [[ -n "${DEMO_DIR:-}" ]]; then
