@@ -10,6 +10,7 @@ import typer
 from spanledger.billing.cli._output import JSON_OPTION, console, emit_json, emit_table, parse_cli_time
 from spanledger.billing.cli._state import state_of
 from spanledger.billing.subscriptions import (
+    SubscriptionStatus,
     SubscriptionView,
     cancel,
     change_plan,
@@ -93,11 +94,16 @@ def create_command(
 def list_command(
     ctx: typer.Context,
     customer: str | None = typer.Option(None, "--customer", help="Only this customer's subscriptions."),
+    status: SubscriptionStatus | None = typer.Option(
+        None, "--status", case_sensitive=False, help="Only subscriptions with this status now."
+    ),
     as_json: bool = JSON_OPTION,
 ) -> None:
-    """List subscriptions."""
+    """List subscriptions (optionally only active, canceled_at_period_end or canceled ones)."""
+    now = datetime.now(UTC)
     with state_of(ctx).transaction() as session:
-        views = [subscription_view(session, r) for r in list_subscriptions(session, customer)]
+        records = list_subscriptions(session, customer, status=status, now=now)
+        views = [subscription_view(session, r, now=now) for r in records]
     _print(views, as_json, "subscriptions")
 
 

@@ -35,6 +35,7 @@ from spanledger.billing.meters import to_definition
 from spanledger.billing.models import (
     CreditEntryRecord,
     CreditMeter,
+    CreditPackRecord,
     EventRecord,
     InvoiceLineRecord,
     InvoiceRecord,
@@ -188,10 +189,27 @@ def _pack_lines(session: Session, customer_id: int, currency: str, period: Perio
         )
         .order_by(CreditEntryRecord.id)
     )
+    purchases = list(purchases)
+    names = _pack_names(session, {p.pack_code for p in purchases if p.pack_code})
     return [
-        DraftLine(pack_line(p.pack_code or "", p.pack_price or _ZERO, currency, p.occurred_at))
+        DraftLine(
+            pack_line(
+                names.get(p.pack_code or "", p.pack_code or ""), p.pack_price or _ZERO, currency,
+                p.occurred_at, code=p.pack_code,
+            )
+        )
         for p in purchases
-    ]
+    ]  # fmt: skip
+
+
+def _pack_names(session: Session, codes: set[str]) -> dict[str, str]:
+    """The catalog name of each pack code (a pack no longer in the catalog is shown by its code)."""
+    if not codes:
+        return {}
+    rows = session.execute(
+        select(CreditPackRecord.code, CreditPackRecord.definition).where(CreditPackRecord.code.in_(codes))
+    )
+    return {code: str((definition or {}).get("name") or code) for code, definition in rows}
 
 
 def subscription_draft_lines(

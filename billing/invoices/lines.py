@@ -198,8 +198,13 @@ def base_fee_line(charge: BaseFeeCharge, currency: str) -> InvoiceLine:
     )
 
 
-def pack_line(pack_name: str, price: Decimal, currency: str, purchased_at: datetime) -> InvoiceLine:
-    """A credit pack bought during the period."""
+def pack_line(
+    pack_name: str, price: Decimal, currency: str, purchased_at: datetime, *, code: str | None = None
+) -> InvoiceLine:
+    """A credit pack bought during the period, described by its name (``Credit pack Starter``)."""
+    details: dict[str, Any] = {"purchased_at": purchased_at.isoformat()}
+    if code is not None:
+        details["pack"] = code
     return InvoiceLine(
         LineKind.CREDIT_PACK,
         f"Credit pack {pack_name}",
@@ -207,7 +212,7 @@ def pack_line(pack_name: str, price: Decimal, currency: str, purchased_at: datet
         price,
         price,
         round_line_amount(price, currency),
-        details={"purchased_at": purchased_at.isoformat()},
+        details=details,
     )
 
 

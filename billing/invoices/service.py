@@ -54,7 +54,13 @@ from spanledger.billing.models import (
     Meter,
     SubscriptionRecord,
 )
-from spanledger.billing.subscriptions import Period, billing_month_starting_in, parse_period
+from spanledger.billing.plans import CreditGrantRule, Interval
+from spanledger.billing.subscriptions import (
+    Period,
+    billing_month_starting_in,
+    billing_period_containing,
+    parse_period,
+)
 
 __all__ = [
     "InvoiceOutcome",
@@ -157,10 +163,25 @@ def _billable_subscriptions(
     return found
 
 
+def _grant_window(
+    subscription: SubscriptionRecord, rule: CreditGrantRule, period: Period, label: str
+) -> tuple[str, Period]:
+    """(idempotency period key, grant period) of ``rule`` for the billing month ``period``.
+
+    ``every: month`` grants each billing month (also on a yearly plan); ``every: year`` grants once per
+    yearly term of the subscription's anchor, valid for the whole term, on whichever month of the term
+    is run first (the key names the term, so the other eleven months find it granted).
+    """
+    if rule.every is Interval.YEAR:
+        term = billing_period_containing(subscription.anchor, Interval.YEAR, period.start)
+        return f"year-{term.label()}", term
+    return label, period
+
+
 def _grant_plan_credits(
     session: Session, subscription: SubscriptionRecord, period: Period, label: str
 ) -> None:
-    """The plan's monthly credit grants for the period (idempotent: keyed by customer, meter, month)."""
+    """The plan's credit grants for the period (idempotent: keyed by customer, meter and grant period)."""
     segments = [s for s in plan_segments(session, subscription) if period.overlap_seconds(s.start, s.end) > 0]
     if not segments:
         return
@@ -172,9 +193,10 @@ def _grant_plan_credits(
         )
         if meter_id is None:
             continue
+        key, window = _grant_window(subscription, rule, period, label)
         close_and_grant(
-            session, subscription.customer_id, meter_id, period_key=label, period_start=period.start,
-            period_end=period.end, credits=rule.credits, rollover_limit=rule.rollover_limit,
+            session, subscription.customer_id, meter_id, period_key=key, period_start=window.start,
+            period_end=window.end, credits=rule.credits, rollover_limit=rule.rollover_limit,
         )  # fmt: skip
 
 

@@ -21,7 +21,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from datetime import UTC, datetime
 
-from sqlalchemy import or_, select
+from sqlalchemy import ColumnElement, and_, or_, select
 from sqlalchemy.orm import Session
 
 from spanledger.billing.catalog.schema import plan_from_json
@@ -284,9 +284,43 @@ def subscription_view(
     )
 
 
-def list_subscriptions(session: Session, customer: str | None = None) -> list[SubscriptionRecord]:
+def list_subscriptions(
+    session: Session,
+    customer: str | None = None,
+    *,
+    status: SubscriptionStatus | str | None = None,
+    now: datetime | None = None,
+) -> list[SubscriptionRecord]:
+    """Subscriptions by id, optionally of one ``customer`` and with ``status`` at ``now`` (default: now).
+
+    The status is the one :func:`~.status.status_at` gives, expressed on the stored dates.
+    """
     statement = select(SubscriptionRecord).order_by(SubscriptionRecord.id)
     if customer is not None:
         statement = statement.where(SubscriptionRecord.customer_id == get_customer(session, customer).id)
+    if status is not None:
+        statement = statement.where(_status_condition(_status(status), _moment(now)))
     with storage_errors():
         return list(session.scalars(statement))
+
+
+def _status(value: SubscriptionStatus | str) -> SubscriptionStatus:
+    try:
+        return SubscriptionStatus(value)
+    except ValueError:
+        choices = ", ".join(s.value for s in SubscriptionStatus)
+        raise ConflictError(f"unknown subscription status {value!r}; use one of {choices}") from None
+
+
+def _moment(now: datetime | None) -> datetime:
+    return datetime.now(UTC) if now is None else _aware(now, "now")
+
+
+def _status_condition(status: SubscriptionStatus, moment: datetime) -> ColumnElement[bool]:
+    started = SubscriptionRecord.started_at <= moment
+    ends_at = SubscriptionRecord.ends_at
+    if status is SubscriptionStatus.ACTIVE:
+        return and_(started, ends_at.is_(None))
+    if status is SubscriptionStatus.CANCELED_AT_PERIOD_END:
+        return and_(started, ends_at.is_not(None), ends_at > moment)
+    return and_(ends_at.is_not(None), ends_at <= moment)
