@@ -47,7 +47,14 @@ from spanledger.billing.models import (
 from spanledger.billing.plans import Plan
 from spanledger.billing.subscriptions import Period, PlanSegment, base_fee_charges
 
-__all__ = ["DraftLine", "ingestion_head", "late_lines", "subscription_draft_lines", "usage_credit_coverage"]
+__all__ = [
+    "DraftLine",
+    "ingestion_head",
+    "late_lines",
+    "subscription_draft_lines",
+    "usage_credit_coverage",
+    "usage_window",
+]
 
 _ZERO = Decimal(0)
 _events = EventRecord.__table__.c
@@ -212,11 +219,42 @@ def _pack_names(session: Session, codes: set[str]) -> dict[str, str]:
     return {code: str((definition or {}).get("name") or code) for code, definition in rows}
 
 
+def usage_window(
+    subscription: SubscriptionRecord, period: Period, customer_subscriptions: list[SubscriptionRecord]
+) -> Period | None:
+    """The part of ``period`` whose usage and pack purchases ``subscription`` bills (``None``: none).
+
+    A customer's subscriptions follow one another (at most one has not ended), so their usage is
+    split at the moment each one starts: a subscription bills its billing month, but not before it
+    started when an earlier subscription precedes it, and not from the start of the next one on. A
+    lone subscription bills its whole billing month, as always. The split depends only on the
+    subscriptions' own dates, so no usage is billed twice, whichever months the runs cover.
+    """
+    ordered = sorted(customer_subscriptions, key=lambda s: (s.started_at, s.id))
+    index = next(i for i, s in enumerate(ordered) if s.id == subscription.id)
+    start, end = period.start, period.end
+    if index > 0:
+        start = max(start, subscription.started_at)
+    if index + 1 < len(ordered):
+        end = min(end, ordered[index + 1].started_at)
+    return Period(start, end) if end > start else None
+
+
 def subscription_draft_lines(
-    session: Session, subscription: SubscriptionRecord, period: Period, head: int
+    session: Session,
+    subscription: SubscriptionRecord,
+    period: Period,
+    head: int,
+    window: Period | None = None,
+    *,
+    whole_period: bool = True,
 ) -> tuple[str, list[DraftLine]]:
     """(currency, lines) of the subscription's invoice for ``period``: base fee and seats, packs,
-    usage priced by the plan active at the end of the period (usage is never prorated)."""
+    usage priced by the plan active at the end of the period (usage is never prorated).
+
+    Packs and usage are those of ``window`` (:func:`usage_window`); with ``whole_period`` false and
+    no window, the subscription bills only its base fee and seats.
+    """
     segments = plan_segments(session, subscription)
     active = [s for s in segments if period.overlap_seconds(s.start, s.end) > 0]
     if not active:
@@ -226,8 +264,11 @@ def subscription_draft_lines(
         DraftLine(base_fee_line(c, plan.currency))
         for c in base_fee_charges(active, period, subscription.anchor)
     ]
-    lines += _pack_lines(session, subscription.customer_id, plan.currency, period)
-    lines += _usage_lines(session, subscription.customer_id, plan, period, head)
+    if window is None and whole_period:
+        window = period
+    if window is not None:
+        lines += _pack_lines(session, subscription.customer_id, plan.currency, window)
+        lines += _usage_lines(session, subscription.customer_id, plan, window, head)
     return plan.currency, lines
 
 

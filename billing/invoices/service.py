@@ -36,6 +36,7 @@ from spanledger.billing.invoices.drafts import (
     late_lines,
     plan_segments,
     subscription_draft_lines,
+    usage_window,
 )
 from spanledger.billing.invoices.lifecycle import (
     InvoiceStatus,
@@ -216,9 +217,31 @@ def _store_lines(session: Session, invoice: InvoiceRecord, lines: list[DraftLine
         )  # fmt: skip
 
 
+def _subscriptions_lines(
+    session: Session, customer: Customer, entries: list[tuple[SubscriptionRecord, Period]], head: int
+) -> tuple[str, list[DraftLine]]:
+    """(currency, lines) of every subscription billed this month, in the order they started."""
+    every = list(
+        session.scalars(select(SubscriptionRecord).where(SubscriptionRecord.customer_id == customer.id))
+    )
+    currencies: set[str] = set()
+    lines: list[DraftLine] = []
+    for subscription, period in entries:
+        window = usage_window(subscription, period, every)
+        currency, own = subscription_draft_lines(
+            session, subscription, period, head, window, whole_period=False
+        )
+        currencies.add(currency)
+        lines += own
+    if len(currencies) > 1:
+        raise LookupError(f"its subscriptions this month bill in {' and '.join(sorted(currencies))}")
+    return currencies.pop(), lines
+
+
 def _write_draft(
-    session: Session, customer: Customer, subscription: SubscriptionRecord, period: Period, label: str
+    session: Session, customer: Customer, entries: list[tuple[SubscriptionRecord, Period]], label: str
 ) -> InvoiceOutcome:
+    """Write the customer's draft for ``label``: all its subscriptions of the month on one invoice."""
     _lock_customer_period(session, customer.id, label)
     existing = session.scalar(
         select(InvoiceRecord).where(InvoiceRecord.customer_id == customer.id, InvoiceRecord.period == label)
@@ -226,10 +249,15 @@ def _write_draft(
     if existing is not None and existing.status != InvoiceStatus.DRAFT:
         reason = f"invoice {existing.number or existing.id} for {label} is already {existing.status}"
         return InvoiceOutcome(customer.external_id, "skipped", existing.id, reason=reason)
-    _grant_plan_credits(session, subscription, period, label)
+    # The latest subscription grants first: when two plans grant the same meter for the month, the
+    # grant is keyed by customer, meter and month, so the plan the month ends on is the one granted.
+    for subscription, period in reversed(entries):
+        _grant_plan_credits(session, subscription, period, label)
     head = ingestion_head(session)
-    currency, lines = subscription_draft_lines(session, subscription, period, head)
+    currency, lines = _subscriptions_lines(session, customer, entries, head)
     lines += late_lines(session, customer.id, label, currency, head)
+    subscription, period = entries[-1]
+    period = Period(min(p.start for _, p in entries), max(p.end for _, p in entries))
     totals = invoice_totals([d.line for d in lines], currency)
     now = datetime.now(UTC)
     if existing is None:
@@ -270,15 +298,12 @@ def _run_one(session: Session, customer_id: int, label: str) -> InvoiceOutcome:
     customer = session.get(Customer, customer_id)
     assert customer is not None
     entries = _billable_subscriptions(session, year, month, customer_id).get(customer_id, [])
-    if len(entries) > 1:
-        return InvoiceOutcome(
-            customer.external_id, "skipped", reason=f"has {len(entries)} subscriptions in {label}"
-        )
     if not entries:  # canceled between the listing and this transaction
         return InvoiceOutcome(customer.external_id, "skipped", reason=f"no subscription in {label}")
-    subscription, period = entries[0]
+    # One ended mid-month and the next one started: both go on the month's one invoice.
+    entries.sort(key=lambda entry: (entry[0].started_at, entry[0].id))
     try:
-        return _write_draft(session, customer, subscription, period, label)
+        return _write_draft(session, customer, entries, label)
     except LookupError as exc:
         return InvoiceOutcome(customer.external_id, "skipped", reason=str(exc))
 

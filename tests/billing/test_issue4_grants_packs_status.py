@@ -107,7 +107,8 @@ def test_a_pack_line_shows_the_catalog_name(session):
         purchase_pack(session, "acme", gone, at=NOV + timedelta(days=3))
     _run_months(session, "2026-11")
     invoice = session.scalars(select(InvoiceRecord)).one()
-    packs = [(line.description, line.amount, line.details["pack"]) for line in invoice_lines(session, invoice)]
+    lines = invoice_lines(session, invoice)
+    packs = [(line.description, line.amount, line.details["pack"]) for line in lines]
     assert packs == [
         ("Credit pack Pro 100,000 credits", D("199.00"), "pro"),
         ("Credit pack gone", D("1.00"), "gone"),
