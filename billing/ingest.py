@@ -157,15 +157,18 @@ def ingest(
 
     with storage_errors():
         connection = session.connection()
+        # Every committed event carries its upstream cost, priced before it is written. Pricing and
+        # building the rows need no lock, so they happen before the ingest lock is taken: concurrent
+        # receivers on PostgreSQL then wait on each other only for the writes.
+        calculator = UpstreamCostCalculator(load_overrides(connection))
+        rows = {key: _row(event, received_at, calculator) for key, event in unique.items()}
         _lock_ingest(connection, received_at)
         customer_ids = ensure_customers(
             connection,
             {e.customer_external_id or UNATTRIBUTED_CUSTOMER for e in unique.values()},
             received_at,
         )
-        # Every committed event carries its upstream cost, priced before it is written.
-        calculator = UpstreamCostCalculator(load_overrides(connection))
-        inserted = _insert_new(connection, list(unique.values()), customer_ids, received_at, calculator)
+        inserted = _insert_new(connection, unique, rows, customer_ids)
         conflicting = [e for key, e in unique.items() if key not in inserted]
         merged_sequences = _merge_into_stored(connection, conflicting, customer_ids, calculator)
         # Credit balances are exact as soon as the events that consume them commit; a merged event
@@ -260,11 +263,9 @@ def _customer_ids(connection: Connection, external_ids: list[str]) -> dict[str, 
     return {external_id: customer_id for external_id, customer_id in rows}
 
 
-def _row(
-    event: UsageEvent, customer_id: int, received_at: datetime, calculator: UpstreamCostCalculator
-) -> dict[str, Any]:
+def _row(event: UsageEvent, received_at: datetime, calculator: UpstreamCostCalculator) -> dict[str, Any]:
+    """The ``usage_events`` row of ``event``, priced, without its ``customer_id``."""
     row = {name: getattr(event, name) for name in _EVENT_COLUMNS if name != "customer_external_id"}
-    row["customer_id"] = customer_id
     row["received_at"] = received_at
     row["metadata"] = event.metadata
     cost = calculator.cost(event)
@@ -276,10 +277,9 @@ def _row(
 
 def _insert_new(
     connection: Connection,
-    events: list[UsageEvent],
+    events: dict[str, UsageEvent],
+    rows: dict[str, dict[str, Any]],
     customer_ids: dict[str, int],
-    received_at: datetime,
-    calculator: UpstreamCostCalculator,
 ) -> dict[str, int]:
     """Insert what is new; return {dedupe_key: sequence} of the rows actually inserted."""
     table = EventRecord.__table__
@@ -288,11 +288,9 @@ def _insert_new(
         .on_conflict_do_nothing(index_elements=["dedupe_key"])
         .returning(table.c.dedupe_key, table.c.sequence)
     )
-    rows = [
-        _row(e, customer_ids[e.customer_external_id or UNATTRIBUTED_CUSTOMER], received_at, calculator)
-        for e in events
-    ]
-    result = connection.execute(statement, rows)
+    for key, event in events.items():
+        rows[key]["customer_id"] = customer_ids[event.customer_external_id or UNATTRIBUTED_CUSTOMER]
+    result = connection.execute(statement, list(rows.values()))
     return {key: sequence for key, sequence in result}
 
 
@@ -321,12 +319,8 @@ def _merge_into_stored(
         merged = merge_event(stored, event)
         if merged is None:
             continue
-        values = _row(
-            merged,
-            customer_ids[merged.customer_external_id or UNATTRIBUTED_CUSTOMER],
-            row["received_at"],
-            calculator,
-        )
+        values = _row(merged, row["received_at"], calculator)
+        values["customer_id"] = customer_ids[merged.customer_external_id or UNATTRIBUTED_CUSTOMER]
         for unchanged in ("dedupe_key", "received_at", "occurred_at", "trace_id", "span_id", "event_name"):
             values.pop(unchanged)
         connection.execute(update(table).where(table.c.sequence == row["sequence"]).values(values))
