@@ -1,9 +1,10 @@
 """Recognise an LLM request from its method, URL path, headers and JSON body, and name its provider.
 
 Recognition is by wire format, not by SDK, so any client speaking a format is covered: OpenAI
-(``…/chat/completions``, ``…/responses``, ``…/embeddings``), Anthropic (``…/v1/messages``, or
-``…/messages`` with an ``anthropic-version`` header) and Gemini (``…/models/{model}:generateContent`` or
-``:streamGenerateContent``). Anything else is left alone at the cost of a few string comparisons.
+(``…/chat/completions``, the legacy ``…/completions``, ``…/responses``, ``…/embeddings``), Anthropic
+(``…/v1/messages``, or ``…/messages`` with an ``anthropic-version`` header) and Gemini
+(``…/models/{model}:generateContent`` or ``:streamGenerateContent``). Anything else is left alone at
+the cost of a few string comparisons.
 """
 
 from __future__ import annotations
@@ -21,6 +22,7 @@ from spanledger.instrumentation.wire_openai import (
     ChatCompletionsReader,
     EmbeddingsReader,
     ResponsesReader,
+    TextCompletionsReader,
     add_include_usage,
 )
 
@@ -47,6 +49,8 @@ _KNOWN_HOST_SUFFIXES: tuple[tuple[str, str], ...] = (
 _WIRE_PROVIDER = {"openai": "openai", "anthropic": "anthropic", "gemini": "gcp.gemini"}
 _GEMINI_PATH = re.compile(r"/models/([^/:]+):(generateContent|streamGenerateContent)$")
 _DEFAULT_PORTS = {"https": 443, "http": 80}
+#: Readers of OpenAI-format streams that carry usage only when ``stream_options.include_usage`` is set.
+_ASKS_STREAM_USAGE: tuple[type[ResponseReader], ...] = (ChatCompletionsReader, TextCompletionsReader)
 
 
 def provider_for_host(host: str, port: int | None, wire: str, config: InstrumentationConfig) -> str:
@@ -98,6 +102,8 @@ def recognise(
         )
     if path.endswith("/chat/completions"):
         wire, operation, reader, required = "openai", "chat", ChatCompletionsReader, "messages"
+    elif path.endswith("/completions"):
+        wire, operation, reader, required = "openai", "text_completion", TextCompletionsReader, "prompt"
     elif path.endswith("/responses"):
         wire, operation, reader, required = "openai", "chat", ResponsesReader, "input"
     elif path.endswith("/embeddings"):
@@ -112,7 +118,7 @@ def recognise(
     model = payload.get("model")
     streaming = payload.get("stream") is True
     rewritten = None
-    if reader is ChatCompletionsReader and streaming and stream_read and config.openai_stream_usage:
+    if reader in _ASKS_STREAM_USAGE and streaming and stream_read and config.openai_stream_usage:
         rewritten = add_include_usage(payload)
     new_reader: type[ResponseReader] = reader
     return CallSpec(

@@ -10,11 +10,16 @@ sent, and then either reads the facts from the already-read body (``stream=False
 response stream so the span ends with the stream. Unrecognised requests pass straight through.
 Exceptions from the call are recorded and re-raised untouched; the wrapper's own failures are logged
 once and the call proceeds as if uninstrumented.
+
+When a client is instrumented on its own (``instrument_client``) and its class globally too, two wrappers
+see the same call: the outer one records it, and the inner one sees :data:`_RECORDING` set and passes the
+call through.
 """
 
 from __future__ import annotations
 
 from collections.abc import Callable, Mapping
+from contextvars import ContextVar
 from dataclasses import replace
 from types import ModuleType
 from typing import Any
@@ -30,6 +35,9 @@ from spanledger.instrumentation.recognition import recognise
 from spanledger.instrumentation.streams import recording_stream_classes
 
 __all__ = ["SendWrappers", "make_send_wrappers"]
+
+#: Set while a wrapper is inside the ``send`` it records, so a nested wrapper does not record it again.
+_RECORDING: ContextVar[bool] = ContextVar("spanledger_recording", default=False)
 
 Wrapper = Callable[[Callable[..., Any], Any, tuple[Any, ...], dict[str, Any]], Any]
 
@@ -101,16 +109,18 @@ def make_send_wrappers(
     def sync_send(
         wrapped: Callable[..., Any], instance: Any, args: tuple[Any, ...], kwargs: dict[str, Any]
     ) -> Any:
-        started = begin(args, kwargs)
+        started = None if _RECORDING.get() else begin(args, kwargs)
         if started is None:
             return wrapped(*args, **kwargs)
         token = context.attach(trace.set_span_in_context(started.call.span))
+        recording = _RECORDING.set(True)
         try:
             response = wrapped(*started.args, **started.kwargs)
         except BaseException as exc:
             started.call.end(None, error_type=error_type_of(exc), usage_expected=False)
             raise
         finally:
+            _RECORDING.reset(recording)
             context.detach(token)
         observe(started, response, sync_stream)
         return response
@@ -118,16 +128,18 @@ def make_send_wrappers(
     async def async_send(
         wrapped: Callable[..., Any], instance: Any, args: tuple[Any, ...], kwargs: dict[str, Any]
     ) -> Any:
-        started = begin(args, kwargs)
+        started = None if _RECORDING.get() else begin(args, kwargs)
         if started is None:
             return await wrapped(*args, **kwargs)
         token = context.attach(trace.set_span_in_context(started.call.span))
+        recording = _RECORDING.set(True)
         try:
             response = await wrapped(*started.args, **started.kwargs)
         except BaseException as exc:
             started.call.end(None, error_type=error_type_of(exc), usage_expected=False)
             raise
         finally:
+            _RECORDING.reset(recording)
             context.detach(token)
         observe(started, response, async_stream)
         return response

@@ -1,4 +1,5 @@
-"""OpenAI's wire format (and every OpenAI-compatible server): chat completions, Responses, embeddings.
+"""OpenAI's wire format (and every OpenAI-compatible server): chat completions, legacy completions,
+Responses, embeddings.
 
 Usage mapping (see docs/instrumentation.md):
 
@@ -6,12 +7,15 @@ Usage mapping (see docs/instrumentation.md):
   cache read, and ``prompt_tokens_details.cache_write_tokens``, the cache write, which some
   OpenAI-compatible servers report); ``completion_tokens`` → output (includes
   ``completion_tokens_details.reasoning_tokens``).
+- legacy completions (``/v1/completions``, ``text_completion`` objects): the same ``usage`` object
+  as chat completions, read the same way.
 - Responses: ``input_tokens`` (includes ``input_tokens_details.cached_tokens``), ``output_tokens``
   (includes ``output_tokens_details.reasoning_tokens``).
 - embeddings: ``prompt_tokens`` → input; no output tokens.
 
-Chat streams only carry usage when the request set ``stream_options.include_usage``; the request
-rewrite and the chunk filtering that keep this invisible to the app live here too.
+Chat (and legacy completion) streams only carry usage when the request set
+``stream_options.include_usage``; the request rewrite and the chunk filtering that keep this invisible
+to the app live here too.
 """
 
 from __future__ import annotations
@@ -25,6 +29,7 @@ __all__ = [
     "ChatCompletionsReader",
     "EmbeddingsReader",
     "ResponsesReader",
+    "TextCompletionsReader",
     "add_include_usage",
     "is_usage_only_chunk",
     "remove_null_usage",
@@ -146,6 +151,17 @@ class ChatCompletionsReader:
             if reason is not None:
                 index = choice.get("index")
                 self._finish_by_choice[index if isinstance(index, int) else position] = reason
+
+
+class TextCompletionsReader(ChatCompletionsReader):
+    """Reads a legacy completions response (``text_completion`` objects, streamed or not).
+
+    Its envelope, ``choices[].finish_reason`` and ``usage`` (including the usage-only chunk a stream
+    sends with ``stream_options.include_usage``) have the chat-completions shape; only the choice
+    content differs (``text`` instead of ``message``/``delta``), and no content is read.
+    """
+
+    __slots__ = ()
 
 
 def _worth_parsing(data: bytes) -> bool:

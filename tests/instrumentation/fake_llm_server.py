@@ -46,6 +46,7 @@ class Usages:
     openai_chat: dict[str, Any] = field(default_factory=lambda: dict(samples.OPENAI_CHAT_USAGE))
     responses: dict[str, Any] = field(default_factory=lambda: dict(samples.RESPONSES_USAGE))
     embeddings: dict[str, Any] = field(default_factory=lambda: dict(samples.EMBEDDINGS_USAGE))
+    completions: dict[str, Any] = field(default_factory=lambda: dict(samples.COMPLETIONS_USAGE))
     anthropic: dict[str, Any] = field(default_factory=lambda: dict(samples.ANTHROPIC_USAGE))
     gemini: dict[str, Any] = field(default_factory=lambda: dict(samples.GEMINI_USAGE))
 
@@ -117,6 +118,11 @@ class FakeLLMServer:
                 include = (body.get("stream_options") or {}).get("include_usage") is True
                 return "sse", samples.openai_chat_sse(model, include, self.usages.openai_chat)
             return "json", samples.openai_chat_json(model, self.usages.openai_chat)
+        if path.endswith("/completions"):
+            if streaming:
+                include = (body.get("stream_options") or {}).get("include_usage") is True
+                return "sse", samples.openai_completions_sse(model, include, self.usages.completions)
+            return "json", samples.openai_completions_json(model, self.usages.completions)
         if path.endswith("/responses"):
             if streaming:
                 return "sse", samples.responses_sse(model, self.usages.responses)

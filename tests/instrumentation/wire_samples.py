@@ -29,6 +29,7 @@ RESPONSES_USAGE: dict[str, Any] = {
     "total_tokens": 1150,
 }
 EMBEDDINGS_USAGE: dict[str, Any] = {"prompt_tokens": 16, "total_tokens": 16}
+COMPLETIONS_USAGE: dict[str, Any] = {"prompt_tokens": 40, "completion_tokens": 16, "total_tokens": 56}
 ANTHROPIC_USAGE: dict[str, Any] = {
     "input_tokens": 50,
     "cache_creation_input_tokens": 2000,
@@ -96,6 +97,38 @@ def openai_chat_sse(
     events = []
     for delta, finish in deltas:
         chunk = {**base, "choices": [{"index": 0, "delta": delta, "logprobs": None, "finish_reason": finish}]}
+        if include_usage:
+            chunk["usage"] = None
+        events.append(sse(chunk))
+    if include_usage:
+        events.append(sse({**base, "choices": [], "usage": usage}))
+    events.append(sse("[DONE]"))
+    return events
+
+
+# --- OpenAI legacy completions (/v1/completions) --------------------------------------------------
+
+
+def openai_completions_json(model: str, usage: dict[str, Any] = COMPLETIONS_USAGE) -> dict[str, Any]:
+    return {
+        "id": "cmpl-legacy1",
+        "object": "text_completion",
+        "created": 1_760_000_000,
+        "model": model,
+        "system_fingerprint": None,
+        "choices": [{"text": "Hello there", "index": 0, "logprobs": None, "finish_reason": "length"}],
+        "usage": usage,
+    }
+
+
+def openai_completions_sse(
+    model: str, include_usage: bool, usage: dict[str, Any] = COMPLETIONS_USAGE
+) -> list[bytes]:
+    """Like chat streams: with ``include_usage``, ``"usage":null`` on each chunk plus a usage chunk."""
+    base = {"id": "cmpl-stream1", "object": "text_completion", "created": 1_760_000_000, "model": model}
+    events = []
+    for text, finish in (("Hel", None), ("lo", None), ("", "stop")):
+        chunk = {**base, "choices": [{"text": text, "index": 0, "logprobs": None, "finish_reason": finish}]}
         if include_usage:
             chunk["usage"] = None
         events.append(sse(chunk))
