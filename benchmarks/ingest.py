@@ -7,6 +7,8 @@ Requests are realistic: 512 spans each, about a third GenAI (several providers, 
 the rest HTTP/database spans with their usual attributes. Receivers run as ``spanledger serve``
 subprocesses; the client sends pre-encoded requests from several threads so it measures the receiver.
 The ceiling is single-process Python: parse each request and walk every attribute of every span.
+Rounds interleave the two measurements (fresh requests each round, the same receivers and ledger) and the
+best of each is reported, so a busy machine disturbs the ratio less.
 Not a test: figures vary by machine. Target: end-to-end ≥ 0.5 of the ceiling on SQLite.
 """
 
@@ -197,12 +199,9 @@ def main() -> None:
     parser.add_argument("--requests", type=int, default=60)
     parser.add_argument("--clients", type=int, default=8)
     parser.add_argument("--receivers", type=int, default=1)
+    parser.add_argument("--rounds", type=int, default=3)
     parser.add_argument("--postgres", help="PostgreSQL URL; a fresh schema is created and dropped")
     args = parser.parse_args()
-
-    rng = random.Random(42)
-    bodies = [build_request(rng) for _ in range(args.requests)]
-    ceiling_rate = ceiling(bodies)
 
     schema = None
     if args.postgres:
@@ -220,8 +219,19 @@ def main() -> None:
     engine = create_engine_from_url(database_url)
     upgrade(engine)
     receivers = [start_receiver(database_url) for _ in range(args.receivers)]
+    ceilings: list[float] = []
+    rates: list[float] = []
     try:
-        rate = end_to_end(bodies, [port for _, port in receivers], args.clients)
+        for round_number in range(args.rounds):
+            rng = random.Random(42 + round_number)
+            bodies = [build_request(rng) for _ in range(args.requests)]
+            ceilings.append(ceiling(bodies))
+            rates.append(end_to_end(bodies, [port for _, port in receivers], args.clients))
+            print(
+                f"round {round_number + 1}: ceiling {ceilings[-1]:,.0f} spans/s, "
+                f"end to end {rates[-1]:,.0f} spans/s",
+                flush=True,
+            )
     finally:
         for process, _ in receivers:
             process.terminate()
@@ -233,13 +243,14 @@ def main() -> None:
         with admin.begin() as connection:
             connection.execute(text(f'DROP SCHEMA "{schema}" CASCADE'))
         admin.dispose()
-    spans = len(bodies) * SPANS_PER_REQUEST
+    spans = args.rounds * args.requests * SPANS_PER_REQUEST
     print(
-        f"requests: {len(bodies)} x {SPANS_PER_REQUEST} spans = {spans} spans, {stored} usage events stored"
+        f"requests: {args.rounds} rounds x {args.requests} x {SPANS_PER_REQUEST} spans = {spans} spans, "
+        f"{stored} usage events stored"
     )
-    print(f"ceiling (decode + walk attributes, Python): {ceiling_rate:,.0f} spans/s")
-    print(f"OTLP/gRPC -> {backend}: {rate:,.0f} spans/s")
-    print(f"ratio: {rate / ceiling_rate:.2f}")
+    print(f"ceiling (decode + walk attributes, Python), best round: {max(ceilings):,.0f} spans/s")
+    print(f"OTLP/gRPC -> {backend}, best round: {max(rates):,.0f} spans/s")
+    print(f"ratio: {max(rates) / max(ceilings):.2f}")
 
 
 if __name__ == "__main__":
