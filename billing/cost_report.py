@@ -18,6 +18,7 @@ from spanledger.billing.costs.service import price_stored_events
 from spanledger.billing.db import storage_errors
 from spanledger.billing.errors import ConfigurationError
 from spanledger.billing.models import Customer, EventRecord
+from spanledger.billing.rollups.maintenance import refresh_rollups
 
 __all__ = ["CostRow", "RepriceResult", "cost_report", "reprice_unknown_costs"]
 
@@ -97,6 +98,7 @@ def reprice_unknown_costs(session: Session, *, batch_size: int = 1000) -> Repric
             if not sequences:
                 break
             price_stored_events(connection, sequences)
+            refresh_rollups(connection, sequences)  # the rollups' cost sums follow the new prices
             examined += len(sequences)
             last = sequences[-1]
         if examined:

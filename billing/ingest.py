@@ -46,6 +46,7 @@ from spanledger.billing.credits.service import record_consumption
 from spanledger.billing.db import storage_errors
 from spanledger.billing.errors import InvalidEventError
 from spanledger.billing.models import INGEST_STATE_ID, Customer, EventRecord, IngestState
+from spanledger.billing.rollups.maintenance import update_rollups
 from spanledger.billing.usage_event import UNATTRIBUTED_CUSTOMER, UsageEvent, validate_event
 
 __all__ = ["IngestResult", "RejectedEvent", "ensure_customers", "ingest", "merge_event"]
@@ -174,6 +175,8 @@ def ingest(
         # Credit balances are exact as soon as the events that consume them commit; a merged event
         # appends only the difference to what it consumed before.
         record_consumption(connection, sorted(inserted.values()), merged=merged_sequences)
+        # Hourly rollups too: exact as soon as the batch commits (a merge recomputes its cells).
+        update_rollups(connection, sorted(inserted.values()), merged_sequences)
         connection.execute(
             update(IngestState)
             .where(IngestState.id == INGEST_STATE_ID)

@@ -14,6 +14,8 @@ from typing import Any
 from sqlalchemy import Select, func, select
 from sqlalchemy.orm import Session
 
+# Imported as a module: the rollups read meter definitions (see spanledger.billing.meters.service).
+import spanledger.billing.rollups.queries as rollup_queries
 from spanledger.billing.meters import MeterDefinition, compile_filter, resolve_field
 from spanledger.billing.meters.aggregations import Aggregation
 from spanledger.billing.models import Customer, EventRecord
@@ -91,7 +93,33 @@ def meter_totals(
     after_sequence: int | None = None,
     max_sequence: int | None = None,
 ) -> MeterTotals:
-    """Aggregate the selection in SQL (the meter's own aggregation) plus cost and sequence bounds."""
+    """Aggregate the selection (the meter's own aggregation) plus cost and sequence bounds.
+
+    A selection with no lower sequence bound (an invoice's usage line) is read from the hourly rollups
+    when they answer the meter exactly (:func:`spanledger.billing.rollups.answerable`), plus the
+    events of the window's partial hours; everything else — and the rare case where events above
+    ``max_sequence`` already sit in the window's rollups — scans the events.
+    """
+    row = None
+    if after_sequence is None and rollup_queries.answerable(definition):
+        row = _rollup_row(session, definition, customer_id, start, end, max_sequence)
+    if row is None:
+        row = _event_row(session, definition, customer_id, (start, end), after_sequence, max_sequence)
+    width = len(row) - 4
+    value = definition.aggregation.finish(tuple(row[:width])) or Decimal(0)
+    cost, unknown, count, top = row[width:]
+    return MeterTotals(value, Decimal(cost or 0), int(unknown or 0), int(count or 0), top)
+
+
+def _event_row(
+    session: Session,
+    definition: MeterDefinition,
+    customer_id: int,
+    window: tuple[datetime, datetime],
+    after_sequence: int | None,
+    max_sequence: int | None,
+) -> tuple[Any, ...]:
+    """(the meter's SQL aggregates…, upstream cost, unknown-cost events, events, highest sequence)."""
     field = resolve_field(definition.field) if definition.field else None
     aggregates = definition.aggregation.sql_columns(field)
     statement = select(
@@ -105,16 +133,58 @@ def meter_totals(
         statement,
         definition,
         customer_id=customer_id,
-        start=start,
-        end=end,
+        start=window[0],
+        end=window[1],
         after_sequence=after_sequence,
         max_sequence=max_sequence,
     )
-    row = session.execute(statement).one()
-    width = len(aggregates)
-    value = definition.aggregation.finish(tuple(row[:width])) or Decimal(0)
-    cost, unknown, count, top = row[width:]
-    return MeterTotals(value, Decimal(cost or 0), int(unknown or 0), int(count or 0), top)
+    return tuple(session.execute(statement).one())
+
+
+def _rollup_row(
+    session: Session,
+    definition: MeterDefinition,
+    customer_id: int,
+    start: datetime,
+    end: datetime,
+    max_sequence: int | None,
+) -> tuple[Any, ...] | None:
+    """The same row as :func:`_event_row` from rollups and edge events, or ``None`` to scan instead."""
+    hours, edges = rollup_queries.split_window(start, end)
+    if hours is None:
+        return None
+    partial, extra, head = rollup_queries.rollup_totals_row(session, definition, customer_id, hours)
+    if max_sequence is not None and head is not None and head > max_sequence:
+        # Events committed after the caller fixed its bound: exact only if none of them is in these cells.
+        newer = _where(
+            select(func.count()).select_from(_JOINED),
+            definition,
+            customer_id=customer_id,
+            start=hours[0],
+            end=hours[1],
+            after_sequence=max_sequence,
+            max_sequence=head,
+        )
+        if session.scalar(newer):
+            return None
+    cost, unknown, count, top = extra
+    for edge in edges:
+        row = _event_row(session, definition, customer_id, edge, None, max_sequence)
+        width = len(row) - 4
+        partial = rollup_queries.combine_partials(definition.aggregation, partial, row[:width])
+        cost, unknown, count = (
+            _plus(cost, row[width]),
+            _plus(unknown, row[width + 1]),
+            _plus(count, row[width + 2]),
+        )
+        top = row[width + 3] if top is None else (top if row[width + 3] is None else max(top, row[width + 3]))
+    return (*partial, cost, unknown, count, top)
+
+
+def _plus(a: Any, b: Any) -> Any:
+    if a is None:
+        return b
+    return a if b is None else a + b
 
 
 def meter_events(

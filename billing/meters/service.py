@@ -1,8 +1,10 @@
 """Meter operations on the database (the session is passed in; the caller owns the transaction).
 
-Queries scan ``usage_events`` through the ``(customer_id, occurred_at)`` index. Issue 8 replaces
-the scan of long windows with hourly rollups kept in the ingest transaction; ``meter_usage`` is the
-one function that will choose between rollups and events, so callers do not change.
+``meter_usage`` is the one function that chooses between the hourly rollups
+(:mod:`spanledger.billing.rollups`, kept exact in the ingest transaction) and a scan of
+``usage_events`` through the ``(customer_id, occurred_at)`` index: rollups answer every meter they
+answer exactly (no ``unique``, no metadata filter, field or grouping), so a long window costs
+O(customers × hours) instead of O(events); the rest scans the events. Callers do not change.
 """
 
 from __future__ import annotations
@@ -10,11 +12,14 @@ from __future__ import annotations
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from decimal import Decimal
+from typing import Any
 
 from sqlalchemy import select
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
+# Imported as a module: rollups read meter definitions, so a name import here would be circular.
+import spanledger.billing.rollups.queries as rollup_queries
 from spanledger.billing.db import storage_errors
 from spanledger.billing.errors import ConflictError, InvalidMeterError, NotFoundError
 from spanledger.billing.meters.definition import MeterDefinition, validate_group_by
@@ -92,14 +97,52 @@ def meter_usage(
 ) -> list[UsageRow]:
     """The meter's value per customer (and group) over ``[start, end)`` of ``occurred_at``.
 
-    With ``customer`` given and no group, exactly one row comes back, even with no events (0 for
-    count/sum/unique, ``None`` for max/min/avg).
+    Rows come sorted by customer, then group (no group first). With ``customer`` given and no
+    group, exactly one row comes back, even with no events (0 for count/sum/unique, ``None`` for
+    max/min/avg).
     """
     if start.tzinfo is None or end.tzinfo is None:
         raise InvalidMeterError("the usage window needs timezone-aware timestamps")
     if end <= start:
         raise InvalidMeterError(f"the window ends ({end.isoformat()}) before it starts ({start.isoformat()})")
     validate_group_by(group_by)
+    aggregation = definition.aggregation
+    with storage_errors():
+        hours, edges = rollup_queries.split_window(start, end)
+        if hours is None or not rollup_queries.answerable(definition, group_by):
+            partials = _event_partials(session, definition, (start, end), customer, group_by)
+        else:
+            partials = rollup_queries.rollup_usage_partials(
+                session, definition, hours, customer=customer, group_by=group_by
+            )
+            for edge in edges:
+                for key, values in _event_partials(session, definition, edge, customer, group_by).items():
+                    known = partials.get(key)
+                    partials[key] = values if known is None else rollup_queries.combine_partials(
+                        aggregation, known, values
+                    )
+    rows = [
+        UsageRow(customer=key[0], group=key[1], value=aggregation.finish(values))
+        for key, values in sorted(partials.items(), key=lambda item: _sort_key(item[0]))
+    ]
+    if not rows and customer is not None and group_by is None:
+        empty = (None, 0) if aggregation.value == "avg" else (None,)
+        rows = [UsageRow(customer, None, aggregation.finish(empty))]
+    return rows
+
+
+def _sort_key(key: tuple[str, str | None]) -> tuple[str, bool, str]:
+    return key[0], key[1] is not None, key[1] or ""
+
+
+def _event_partials(
+    session: Session,
+    definition: MeterDefinition,
+    window: tuple[datetime, datetime],
+    customer: str | None,
+    group_by: str | None,
+) -> dict[tuple[str, str | None], tuple[Any, ...]]:
+    """Per (customer, group): the meter's SQL aggregates over the events of ``window``."""
     field = resolve_field(definition.field) if definition.field else None
     aggregates = definition.aggregation.sql_columns(field)
     group_expression = resolve_field(group_by).text_expression() if group_by else None
@@ -111,11 +154,10 @@ def meter_usage(
         .select_from(EventRecord.__table__.join(Customer.__table__, _customers.id == _events.customer_id))
         .where(
             _events.event_name == definition.event_name,
-            _events.occurred_at >= start,
-            _events.occurred_at < end,
+            _events.occurred_at >= window[0],
+            _events.occurred_at < window[1],
         )
         .group_by(*columns)
-        .order_by(*columns)
     )
     if customer is not None:
         statement = statement.where(_customers.external_id == customer)
@@ -123,17 +165,7 @@ def meter_usage(
     if condition is not None:
         statement = statement.where(condition)
     width = len(columns)
-    with storage_errors():
-        result = session.execute(statement).all()
-    rows = [
-        UsageRow(
-            customer=row[0],
-            group=None if group_expression is None or row[1] is None else str(row[1]),
-            value=definition.aggregation.finish(tuple(row[width:])),
-        )
-        for row in result
-    ]
-    if not rows and customer is not None and group_by is None:
-        empty = (None, 0) if len(aggregates) == 2 else (None,)
-        rows = [UsageRow(customer, None, definition.aggregation.finish(empty))]
-    return rows
+    return {
+        (row[0], None if group_expression is None or row[1] is None else str(row[1])): tuple(row[width:])
+        for row in session.execute(statement)
+    }

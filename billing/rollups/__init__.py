@@ -8,7 +8,13 @@ See ``docs/scale.md`` for the design and its trade-offs.
 """
 
 from spanledger.billing.rollups.cells import CellKey, CellMeasures, FieldSummary, fold_events, hour_of
-from spanledger.billing.rollups.maintenance import add_cells, rebuild_rollups, update_rollups, write_cells
+from spanledger.billing.rollups.maintenance import (
+    add_cells,
+    rebuild_rollups,
+    refresh_rollups,
+    update_rollups,
+    write_cells,
+)
 from spanledger.billing.rollups.queries import (
     DIMENSION_FIELDS,
     answerable,
@@ -29,6 +35,7 @@ __all__ = [
     "fold_events",
     "hour_of",
     "rebuild_rollups",
+    "refresh_rollups",
     "rollup_totals_row",
     "rollup_usage_partials",
     "split_window",

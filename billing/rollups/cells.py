@@ -20,7 +20,15 @@ from typing import Any
 
 from spanledger.billing.models import ROLLUP_DIMENSIONS, ROLLUP_MEASURED_FIELDS
 
-__all__ = ["CellKey", "CellMeasures", "FieldSummary", "cell_from_row", "cell_to_row", "fold_events", "hour_of"]
+__all__ = [
+    "CellKey",
+    "CellMeasures",
+    "FieldSummary",
+    "cell_from_row",
+    "cell_to_row",
+    "fold_events",
+    "hour_of",
+]
 
 Number = int | Decimal
 
@@ -44,7 +52,9 @@ class CellKey:
 
     @classmethod
     def of(cls, event: Mapping[str, Any]) -> CellKey:
-        return cls(event["customer_id"], hour_of(event["occurred_at"]), *(event[d] for d in ROLLUP_DIMENSIONS))
+        return cls(
+            event["customer_id"], hour_of(event["occurred_at"]), *(event[d] for d in ROLLUP_DIMENSIONS)
+        )
 
 
 @dataclass(slots=True)
@@ -152,9 +162,11 @@ def cell_from_row(row: Mapping[str, Any]) -> tuple[CellKey, CellMeasures]:
     key = CellKey(row["customer_id"], row["hour"], *(row[d] for d in ROLLUP_DIMENSIONS))
     fields = {
         name: FieldSummary(
-            _number(row[f"{name}_sum"]), int(row[f"{name}_count"]),
-            _number(row[f"{name}_min"]), _number(row[f"{name}_max"]),
-        )  # fmt: skip
+            _number(row[f"{name}_sum"]),
+            int(row[f"{name}_count"]),
+            _number(row[f"{name}_min"]),
+            _number(row[f"{name}_max"]),
+        )
         for name in ROLLUP_MEASURED_FIELDS
     }
     measures = CellMeasures(

@@ -45,7 +45,7 @@ from spanledger.billing.rollups.cells import (
 )
 from spanledger.billing.usage_event import TOKEN_FIELDS, UNATTRIBUTED_CUSTOMER
 
-__all__ = ["add_cells", "rebuild_rollups", "update_rollups", "write_cells"]
+__all__ = ["add_cells", "rebuild_rollups", "refresh_rollups", "update_rollups", "write_cells"]
 
 _events = EventRecord.__table__.c
 _rollups = UsageRollup.__table__
@@ -60,7 +60,9 @@ _EVENT_COLUMNS = (
     *(_events[t] for t in TOKEN_FIELDS),
     _events.upstream_cost,
 )
-_MEASURE_COLUMNS = [c.name for c in _rollups.c if c.name not in ("id", "customer_id", "hour", *ROLLUP_DIMENSIONS)]
+_MEASURE_COLUMNS = [
+    c.name for c in _rollups.c if c.name not in ("id", "customer_id", "hour", *ROLLUP_DIMENSIONS)
+]
 
 
 def update_rollups(
@@ -70,9 +72,7 @@ def update_rollups(
     if inserted_sequences:
         wanted = set(inserted_sequences)
         rows = connection.execute(
-            select(*_EVENT_COLUMNS).where(
-                _events.sequence >= min(wanted), _events.sequence <= max(wanted)
-            )
+            select(*_EVENT_COLUMNS).where(_events.sequence >= min(wanted), _events.sequence <= max(wanted))
         ).mappings()
         add_cells(connection, fold_events(row for row in rows if row["sequence"] in wanted))
     if merged_sequences:
@@ -136,12 +136,38 @@ def _stored_cells(
     return found
 
 
-def _recompute_merged(connection: Connection, merged_sequences: Sequence[int]) -> None:
-    unattributed = connection.scalar(
-        select(Customer.id).where(Customer.external_id == UNATTRIBUTED_CUSTOMER)
+def refresh_rollups(connection: Connection, sequences: Sequence[int]) -> None:
+    """Recompute the cells of stored events changed in place outside ingest (re-pricing).
+
+    Takes the ingest lock, so no ingest batch adds to a cell while it is recomputed.
+    """
+    if sequences:
+        _lock_ingest(connection)
+        _recompute_cells_of(connection, sequences, include_unattributed=False)
+
+
+def _lock_ingest(connection: Connection) -> None:
+    connection.execute(
+        update(IngestState)
+        .where(IngestState.id == INGEST_STATE_ID)
+        .values(ingested_events=IngestState.ingested_events)
     )
+
+
+def _recompute_merged(connection: Connection, merged_sequences: Sequence[int]) -> None:
+    _recompute_cells_of(connection, merged_sequences, include_unattributed=True)
+
+
+def _recompute_cells_of(
+    connection: Connection, sequences: Sequence[int], *, include_unattributed: bool
+) -> None:
+    unattributed = None
+    if include_unattributed:
+        unattributed = connection.scalar(
+            select(Customer.id).where(Customer.external_id == UNATTRIBUTED_CUSTOMER)
+        )
     customer_hours: set[tuple[int, datetime]] = set()
-    ordered = sorted(set(merged_sequences))
+    ordered = sorted(set(sequences))
     for start in range(0, len(ordered), _CHUNK):
         rows = connection.execute(
             select(_events.customer_id, _events.occurred_at).where(
@@ -159,9 +185,7 @@ def _recompute_merged(connection: Connection, merged_sequences: Sequence[int]) -
 
 
 def _recompute_cell_hour(connection: Connection, customer_id: int, hour: datetime) -> None:
-    connection.execute(
-        delete(_rollups).where(_rollups.c.customer_id == customer_id, _rollups.c.hour == hour)
-    )
+    connection.execute(delete(_rollups).where(_rollups.c.customer_id == customer_id, _rollups.c.hour == hour))
     rows = connection.execute(
         select(*_EVENT_COLUMNS).where(
             _events.customer_id == customer_id,
@@ -178,11 +202,7 @@ def rebuild_rollups(connection: Connection, customer_ids: Iterable[int] | None =
     Takes the ingest lock first, so no batch is ingested half-way through. Returns the number of
     rollup rows written. Memory grows with the number of cells, not of events.
     """
-    connection.execute(
-        update(IngestState)
-        .where(IngestState.id == INGEST_STATE_ID)
-        .values(ingested_events=IngestState.ingested_events)
-    )
+    _lock_ingest(connection)
     wanted = None if customer_ids is None else sorted(set(customer_ids))
     clear = delete(_rollups)
     events = select(*_EVENT_COLUMNS)

@@ -140,7 +140,9 @@ def rollup_aggregates(aggregation: Aggregation, field: str | None) -> list[Colum
     raise InvalidMeterError("unique cannot be answered from rollups")
 
 
-def combine_partials(aggregation: Aggregation, first: tuple[Any, ...], second: tuple[Any, ...]) -> tuple[Any, ...]:
+def combine_partials(
+    aggregation: Aggregation, first: tuple[Any, ...], second: tuple[Any, ...]
+) -> tuple[Any, ...]:
     """Two partial aggregates (of disjoint sets of events) as one, in the shape of ``sql_columns``."""
     if aggregation is Aggregation.MAX:
         return (_pick(max, first[0], second[0]),)

@@ -19,6 +19,7 @@ from spanledger.billing.meters import (
     to_definition,
 )
 from spanledger.billing.models import EventRecord
+from spanledger.billing.rollups import rebuild_rollups
 from spanledger.billing.usage_event import UsageEvent
 
 T0 = datetime(2026, 11, 1, tzinfo=UTC)
@@ -87,6 +88,8 @@ def ledger(session):
             session.execute(
                 update(EventRecord).where(EventRecord.dedupe_key == row[0]).values(upstream_cost=cost)
             )
+        # The costs were changed behind ingest's back: bring the hourly rollups back in line.
+        rebuild_rollups(session.connection())
     return session
 
 
