@@ -48,12 +48,12 @@ from spanledger.billing.invoices.lines import invoice_totals
 from spanledger.billing.models import (
     CreditMeter,
     Customer,
-    EventRecord,
     InvoiceLineRecord,
     InvoiceNumber,
     InvoiceRecord,
     Meter,
     SubscriptionRecord,
+    UsageRollup,
 )
 from spanledger.billing.plans import CreditGrantRule, Interval
 from spanledger.billing.subscriptions import (
@@ -287,9 +287,8 @@ def _write_draft(
 
 
 def _customers_with_usage(session: Session, start: datetime, end: datetime) -> list[Customer]:
-    ids = select(EventRecord.customer_id).where(
-        EventRecord.occurred_at >= start, EventRecord.occurred_at < end
-    )
+    # A calendar month is whole UTC hours, so the hourly rollups know exactly who has usage in it.
+    ids = select(UsageRollup.customer_id).where(UsageRollup.hour >= start, UsageRollup.hour < end)
     return list(session.scalars(select(Customer).where(Customer.id.in_(ids)).order_by(Customer.external_id)))
 
 
