@@ -1,0 +1,311 @@
+"""Invoice run for 1,000 customers with 1M and with 10M events in the ledger: do rollups make it flat?
+
+    .venv/bin/python benchmarks/invoice_run.py                          # SQLite, 1M then 10M events
+    .venv/bin/python benchmarks/invoice_run.py --events 100000,1000000  # smaller sizes
+    .venv/bin/python benchmarks/invoice_run.py --postgres postgresql://postgres@127.0.0.1:5432/test
+    .venv/bin/python benchmarks/invoice_run.py --compare-scan           # also time the old event scan
+
+For each size a fresh ledger is migrated (SQLite: a temporary file; PostgreSQL: a schema of its own,
+dropped afterwards) and filled *directly* — not through ``ingest``, which would take hours at 10M:
+
+- events are bulk-inserted (SQLite ``executemany``, PostgreSQL ``COPY``), every value encoded by
+  its column's own SQLAlchemy type, spread uniformly over November 2026 across the customers, three
+  models, with a synthetic per-token upstream cost;
+- their rollups are computed by the product's own pure core
+  (:func:`spanledger.billing.rollups.fold_events`, customer by customer, so memory stays bounded)
+  and bulk-inserted the same way — the cells ``ingest`` would have written.
+
+Then ``run_invoices`` (the product's code, one transaction per customer) writes the November drafts
+of every customer: a plan with a base fee, a ``sum(total_tokens)`` meter and a ``count`` meter.
+Printed: load time, run time per size, and the ratio of the largest to the smallest (target ≤ 1.2).
+Not a test: figures vary by machine.
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import random
+import sys
+import tempfile
+import time
+import uuid
+from collections.abc import Iterator
+from contextlib import contextmanager
+from datetime import UTC, datetime, timedelta
+from decimal import Decimal
+from typing import Any
+from urllib.parse import quote
+
+from sqlalchemy import Engine, create_engine, func, select, text
+
+from spanledger.billing.catalog import plan_from_json
+from spanledger.billing.catalog.schema import plan_to_json
+from spanledger.billing.db import create_engine_from_url, make_session_factory
+from spanledger.billing.invoices import run_invoices
+from spanledger.billing.meters import MeterDefinition, create_meter
+from spanledger.billing.migrate import upgrade
+from spanledger.billing.models import (
+    Customer,
+    EventRecord,
+    PlanRecord,
+    SubscriptionPhase,
+    SubscriptionRecord,
+    UsageRollup,
+)
+from spanledger.billing.rollups import fold_events
+from spanledger.billing.rollups.cells import cell_to_row
+
+NOV = datetime(2026, 11, 1, tzinfo=UTC)
+OCT = datetime(2026, 10, 1, tzinfo=UTC)
+MONTH_SECONDS = 30 * 24 * 3600
+FLUSH_ROWS = 50_000
+#: (provider, response model, input price per token, output price per token) — synthetic.
+MODELS = [
+    ("openai", "gpt-4o", Decimal("0.0000025"), Decimal("0.00001")),
+    ("anthropic", "claude-sonnet-4-5", Decimal("0.000003"), Decimal("0.000015")),
+    ("gcp.gen_ai", "gemini-2.5-flash", Decimal("0.0000003"), Decimal("0.0000025")),
+]
+PLAN = {
+    "code": "pro",
+    "name": "Pro",
+    "base_fee": "49",
+    "prices": [
+        {"meter": "tokens", "model": "per_unit", "unit_price": "0.002", "unit_size": 1000},
+        {"meter": "calls", "model": "per_unit", "unit_price": "0.001", "unit_size": 1},
+    ],
+}
+EVENT_COLUMNS = [
+    "sequence", "dedupe_key", "event_name", "customer_id", "occurred_at", "received_at", "provider",
+    "operation", "request_model", "response_model", "input_tokens", "output_tokens", "upstream_cost",
+    "upstream_cost_currency", "price_source", "metadata",
+]  # fmt: skip
+
+
+@contextmanager
+def ledger(postgres: str | None, label: str) -> Iterator[str]:
+    """A fresh database URL for one size (deleted or dropped afterwards)."""
+    if postgres is None:
+        with tempfile.TemporaryDirectory(prefix=f"invoice-run-{label}-") as directory:
+            yield f"sqlite:///{os.path.join(directory, 'ledger.db')}"
+        return
+    base = postgres.replace("postgresql://", "postgresql+psycopg://", 1)
+    admin = create_engine(base)
+    schema = f"bench_{uuid.uuid4().hex[:12]}"
+    with admin.begin() as connection:
+        connection.execute(text(f'CREATE SCHEMA "{schema}"'))
+    try:
+        separator = "&" if "?" in base else "?"
+        yield f"{base}{separator}options={quote(f'-csearch_path={schema}')}"
+    finally:
+        with admin.begin() as connection:
+            connection.execute(text(f'DROP SCHEMA "{schema}" CASCADE'))
+        admin.dispose()
+
+
+def set_up_catalog(engine: Engine, customers: int) -> list[int]:
+    """Meters, the plan, and ``customers`` customers subscribed since October; their ids."""
+    with make_session_factory(engine)() as session, session.begin():
+        create_meter(session, MeterDefinition.parse("tokens", "sum", "total_tokens"))
+        create_meter(session, MeterDefinition.parse("calls", "count"))
+        plan = plan_from_json(PLAN)
+        record = PlanRecord(
+            code=plan.code,
+            name=plan.name,
+            currency=plan.currency,
+            definition=plan_to_json(plan),
+            updated_at=OCT,
+        )
+        session.add(record)
+        rows = [
+            Customer(external_id=f"cust-{i:05d}", currency="USD", created_at=OCT) for i in range(customers)
+        ]
+        session.add_all(rows)
+        session.flush()
+        subscriptions = [
+            SubscriptionRecord(customer_id=c.id, anchor=OCT, started_at=OCT, seats=0, created_at=OCT)
+            for c in rows
+        ]
+        session.add_all(subscriptions)
+        session.flush()
+        session.add_all(
+            SubscriptionPhase(subscription_id=s.id, plan_id=record.id, start=OCT, end=None)
+            for s in subscriptions
+        )
+        return [c.id for c in rows]
+
+
+def _events_of(customer_id: int, count: int, first_sequence: int, rng: random.Random) -> list[dict[str, Any]]:
+    events = []
+    offsets = sorted(rng.randrange(MONTH_SECONDS) for _ in range(count))
+    for index, offset in enumerate(offsets):
+        provider, model, input_price, output_price = MODELS[rng.randrange(len(MODELS))]
+        input_tokens, output_tokens = rng.randrange(50, 4000), rng.randrange(10, 800)
+        occurred = NOV + timedelta(seconds=offset)
+        events.append(
+            {
+                "sequence": first_sequence + index,
+                "dedupe_key": f"b{first_sequence + index}",
+                "event_name": "gen_ai.call",
+                "customer_id": customer_id,
+                "occurred_at": occurred,
+                "received_at": occurred,
+                "provider": provider,
+                "operation": "chat",
+                "request_model": model,
+                "response_model": model,
+                "input_tokens": input_tokens,
+                "cache_read_input_tokens": None,
+                "cache_write_input_tokens": None,
+                "output_tokens": output_tokens,
+                "reasoning_tokens": None,
+                "upstream_cost": input_tokens * input_price + output_tokens * output_price,
+                "upstream_cost_currency": "USD",
+                "price_source": "benchmark",
+                "metadata": "{}",
+            }
+        )
+    return events
+
+
+class BulkWriter:
+    """Rows straight into a table through the DBAPI, each value encoded by its column's type."""
+
+    def __init__(self, engine: Engine, table: Any, columns: list[str]) -> None:
+        self.engine, self.table, self.columns = engine, table, columns
+        dialect = engine.dialect
+        self.processors = [
+            None if name == "metadata" else table.c[name].type.bind_processor(dialect) for name in columns
+        ]
+        self.postgres = dialect.name == "postgresql"
+
+    def write(self, rows: list[dict[str, Any]]) -> None:
+        if not rows:
+            return
+        values = [
+            tuple(
+                v if p is None else p(v)
+                for p, v in zip(self.processors, (r[c] for c in self.columns), strict=True)
+            )
+            for r in rows
+        ]
+        names = ", ".join(f'"{c}"' for c in self.columns)
+        raw = self.engine.raw_connection()
+        try:
+            cursor = raw.cursor()
+            if self.postgres:
+                with cursor.copy(f"COPY {self.table.name} ({names}) FROM STDIN") as copy:
+                    for row in values:
+                        copy.write_row(row)
+            else:
+                marks = ", ".join("?" for _ in self.columns)
+                cursor.execute("BEGIN")
+                cursor.executemany(f"INSERT INTO {self.table.name} ({names}) VALUES ({marks})", values)
+                cursor.execute("COMMIT")
+            raw.commit()
+        finally:
+            raw.close()
+
+
+def load(engine: Engine, customer_ids: list[int], events: int, seed: int = 8) -> int:
+    """Insert ``events`` events and their rollups; return the number of rollup rows."""
+    rng = random.Random(seed)
+    event_writer = BulkWriter(engine, EventRecord.__table__, EVENT_COLUMNS)
+    rollup_columns = [c.name for c in UsageRollup.__table__.c if c.name != "id"]
+    rollup_writer = BulkWriter(engine, UsageRollup.__table__, rollup_columns)
+    per_customer, extra = divmod(events, len(customer_ids))
+    sequence, cells_written = 1, 0
+    event_rows: list[dict[str, Any]] = []
+    cell_rows: list[dict[str, Any]] = []
+    for position, customer_id in enumerate(customer_ids):
+        count = per_customer + (1 if position < extra else 0)
+        batch = _events_of(customer_id, count, sequence, rng)
+        sequence += count
+        event_rows += batch
+        cell_rows += [cell_to_row(k, m) for k, m in fold_events(batch).items()]
+        if len(event_rows) >= FLUSH_ROWS:
+            event_writer.write(event_rows)
+            rollup_writer.write(cell_rows)
+            cells_written += len(cell_rows)
+            event_rows, cell_rows = [], []
+    event_writer.write(event_rows)
+    rollup_writer.write(cell_rows)
+    cells_written += len(cell_rows)
+    with engine.begin() as connection:
+        if engine.dialect.name == "postgresql":
+            connection.execute(
+                text("SELECT setval(pg_get_serial_sequence('usage_events', 'sequence'), :n)"),
+                {"n": sequence - 1},
+            )
+            connection.execute(text("ANALYZE"))
+        else:
+            connection.exec_driver_sql("ANALYZE")
+    return cells_written
+
+
+def time_run(engine: Engine, customers: int) -> float:
+    started = time.perf_counter()
+    summary = run_invoices(make_session_factory(engine), "2026-11")
+    elapsed = time.perf_counter() - started
+    if summary.created + summary.updated != customers:
+        raise SystemExit(
+            f"expected {customers} drafts, got {summary.created + summary.updated}: {summary.skipped}"
+        )
+    return elapsed
+
+
+@contextmanager
+def event_scans_only() -> Iterator[None]:
+    """The pre-rollup behaviour: every meter question scans the events."""
+    import spanledger.billing.rollups.queries as queries
+
+    original = queries.answerable
+    queries.answerable = lambda definition, group_by=None: False
+    try:
+        yield
+    finally:
+        queries.answerable = original
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    parser.add_argument("--events", default="1000000,10000000", help="comma-separated ledger sizes")
+    parser.add_argument("--customers", type=int, default=1000)
+    parser.add_argument("--postgres", metavar="URL", help="run on this PostgreSQL database (a fresh schema)")
+    parser.add_argument("--compare-scan", action="store_true", help="also time the run with event scans only")
+    args = parser.parse_args(argv)
+    sizes = [int(s.replace("_", "")) for s in args.events.split(",")]
+    backend = "PostgreSQL" if args.postgres else "SQLite"
+    print(f"invoice run, {args.customers} customers, {backend}; events spread over November 2026")
+    results: dict[int, float] = {}
+    for size in sizes:
+        with ledger(args.postgres, str(size)) as url:
+            engine = create_engine_from_url(url)
+            try:
+                upgrade(engine)
+                ids = set_up_catalog(engine, args.customers)
+                started = time.perf_counter()
+                cells = load(engine, ids, size)
+                loaded = time.perf_counter() - started
+                with engine.connect() as connection:
+                    stored = connection.scalar(select(func.count()).select_from(EventRecord.__table__))
+                results[size] = time_run(engine, args.customers)
+                line = (
+                    f"{size:>11,} events ({stored:,} stored, {cells:,} rollup rows, "
+                    f"loaded in {loaded:.0f} s): invoice run {results[size]:.2f} s"
+                )
+                if args.compare_scan:
+                    with event_scans_only():
+                        line += f"; with event scans only {time_run(engine, args.customers):.2f} s"
+                print(line, flush=True)
+            finally:
+                engine.dispose()
+    if len(results) > 1:
+        smallest, largest = min(results), max(results)
+        ratio = results[largest] / results[smallest]
+        print(f"ratio {largest:,} / {smallest:,} events: {ratio:.2f} (target <= 1.2)")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
