@@ -94,23 +94,39 @@ def _recompute(session: Session, invoice: InvoiceRecord, line: InvoiceLineRecord
         fraction = Decimal(line.details.get("fraction", "1"))
         return round_line_amount(line.unit_amount * line.quantity * fraction, invoice.currency)
     definition = _definition(line)
-    totals = meter_totals(session, definition, **_selection(line, invoice))
+    details = line.details
+    selection = _selection(line, invoice)
+    restated = line.kind == "late_usage" and "restated_quantity" in details
+    if restated:
+        # A late line prices the whole window restated, less what closed invoices billed before.
+        selection["after_sequence"] = None
+    totals = meter_totals(session, definition, **selection)
     price = price_from_json(line.price_snapshot)
     if line.kind == "usage":
         usage = UsageInput(
             definition.name, price, totals.value,
             upstream_cost=totals.upstream_cost if totals.event_count else None,
-            credit_covered_units=Decimal(line.details.get("credit_covered_units", "0")),
+            credit_covered_units=Decimal(details.get("credit_covered_units", "0")),
+            credit_covered_cost=_decimal_or_none(details.get("credit_covered_cost")),
         )  # fmt: skip
         return usage_line(usage).amount
-    original_cost = line.details.get("original_upstream_cost")
+    late_quantity, late_cost = totals.value, totals.upstream_cost
+    if restated:
+        late_quantity -= Decimal(details["billed_quantity"])
+        late_cost -= Decimal(details["billed_upstream_cost"])
     late = LateUsageInput(
-        definition.name, line.details["period"], price, Decimal(line.details["original_quantity"]),
-        Decimal(line.details["original_exact_amount"]), totals.value,
-        original_upstream_cost=None if original_cost is None else Decimal(original_cost),
-        late_upstream_cost=totals.upstream_cost,
+        definition.name, details["period"], price, Decimal(details["original_quantity"]),
+        Decimal(details["original_exact_amount"]), late_quantity,
+        original_upstream_cost=_decimal_or_none(details.get("original_upstream_cost")),
+        late_upstream_cost=late_cost,
+        late_covered_units=Decimal(details.get("credit_covered_units", "0")) if restated else Decimal(0),
+        late_covered_cost=_decimal_or_none(details.get("late_covered_cost")),
     )  # fmt: skip
     return late_usage_line(late).amount
+
+
+def _decimal_or_none(value: Any) -> Decimal | None:
+    return None if value is None else Decimal(value)
 
 
 def _line_at(lines: list[InvoiceLineRecord], position: int) -> InvoiceLineRecord:

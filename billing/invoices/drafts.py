@@ -17,12 +17,12 @@ from sqlalchemy import func, select
 from sqlalchemy.orm import Session
 
 from spanledger.billing.catalog import plan_from_json, price_from_json, price_to_json
-from spanledger.billing.credits.ledger import EntryKind, replay
-from spanledger.billing.credits.service import entries_for, ledger_entries
+from spanledger.billing.invoices.coverage import CreditCoverage, covered_units, credit_coverage
 from spanledger.billing.invoices.lifecycle import InvoiceStatus
 from spanledger.billing.invoices.lines import (
     InvoiceLine,
     LateUsageInput,
+    LineKind,
     UsageInput,
     base_fee_line,
     credits_line,
@@ -51,6 +51,7 @@ __all__ = [
     "DraftLine",
     "ingestion_head",
     "late_lines",
+    "late_settlements",
     "subscription_draft_lines",
     "usage_credit_coverage",
     "usage_window",
@@ -102,25 +103,10 @@ def plan_segments(session: Session, subscription: SubscriptionRecord) -> list[Pl
 def usage_credit_coverage(
     session: Session, customer_id: int, meter_id: int, sequences: set[int]
 ) -> tuple[Decimal, Decimal]:
-    """(credits consumed, credits that grants covered) by the events ``sequences`` on a credit meter.
-
-    The ledger is replayed in the order things *occurred* (a plan grant for a month occurs at its
-    start even when the run that wrote it came after the month's events); at the same instant credits
-    are added before they are used; then insertion order.
-    """
-    records = sorted(
-        ledger_entries(session, customer_id, meter_id),
-        key=lambda r: (r.occurred_at, r.amount <= 0, r.id),
-    )
-    state = replay(entries_for(records))
-    consumed = covered = _ZERO
-    for index, record in enumerate(records):
-        if record.kind != EntryKind.CONSUMPTION or record.event_sequence not in sequences:
-            continue
-        credits = record.credits if record.credits is not None else -record.amount
-        consumed += credits
-        covered += credits - state.uncovered.get(index, _ZERO)
-    return consumed, covered
+    """(credits consumed, credits that grants covered) by the events ``sequences`` on a credit meter
+    (the ledger replayed in the order things occurred; see :mod:`.coverage`)."""
+    coverage = credit_coverage(session, customer_id, meter_id, sequences)
+    return coverage.consumed, coverage.covered
 
 
 def _window_sequences(
@@ -137,8 +123,26 @@ def _window_sequences(
     return set(session.scalars(statement))
 
 
+#: Per credited meter id: overage settlements (moment, units) the draft will write when finalized.
+Settlements = dict[int, list[tuple[datetime, Decimal]]]
+
+
+def late_settlements(lines: list[DraftLine]) -> Settlements:
+    """The overage settlements of the late lines among ``lines``: the units credits did not cover,
+    settled at the end of the month they belong to (see :func:`.coverage.credit_coverage`)."""
+    result: Settlements = {}
+    for draft in lines:
+        line = draft.line
+        if line.kind is not LineKind.LATE_USAGE or draft.meter_id is None or draft.window_end is None:
+            continue
+        uncovered = line.quantity - Decimal(line.details.get("credit_covered_units", "0"))
+        if uncovered > 0:
+            result.setdefault(draft.meter_id, []).append((draft.window_end, uncovered))
+    return result
+
+
 def _usage_lines(
-    session: Session, customer_id: int, plan: Plan, period: Period, head: int
+    session: Session, customer_id: int, plan: Plan, period: Period, head: int, settlements: Settlements
 ) -> list[DraftLine]:
     lines: list[DraftLine] = []
     for plan_price in plan.prices:
@@ -155,18 +159,24 @@ def _usage_lines(
             max_sequence=head,
         )
         credit_meter = session.scalar(select(CreditMeter).where(CreditMeter.meter_id == meter.id))
-        covered_units = covered_credits = _ZERO
+        coverage, units = CreditCoverage(), _ZERO
         if credit_meter is not None and totals.event_count:
             sequences = _window_sequences(session, customer_id, period.start, period.end, None, head)
-            _consumed, covered_credits = usage_credit_coverage(session, customer_id, meter.id, sequences)
-            covered_units = min(totals.value, covered_credits * credit_meter.units_per_credit)
+            settled = [
+                (moment, units / credit_meter.units_per_credit)
+                for moment, units in settlements.get(meter.id, [])
+            ]
+            coverage = credit_coverage(session, customer_id, meter.id, sequences, settled)
+            units = covered_units(totals.value, coverage, credit_meter.units_per_credit)
+        covered_credits = coverage.covered
         usage = UsageInput(
             plan_price.meter,
             plan_price.price,
             totals.value,
             upstream_cost=totals.upstream_cost if totals.event_count else None,
             unknown_cost_events=totals.unknown_cost_events,
-            credit_covered_units=covered_units,
+            credit_covered_units=units,
+            credit_covered_cost=coverage.covered_cost if credit_meter is not None else None,
         )
         audit = {
             "meter_id": meter.id,
@@ -179,7 +189,7 @@ def _usage_lines(
         extra = {"event_count": totals.event_count, "highest_sequence_included": totals.max_sequence}
         lines.append(DraftLine(usage_line(usage), **audit, extra_details=extra))
         if covered_credits > 0:
-            line = credits_line(plan_price.meter, covered_credits, covered_units, plan.currency)
+            line = credits_line(plan_price.meter, covered_credits, units, plan.currency)
             lines.append(DraftLine(line, meter_id=meter.id))
     return lines
 
@@ -248,12 +258,14 @@ def subscription_draft_lines(
     window: Period | None = None,
     *,
     whole_period: bool = True,
+    settlements: Settlements | None = None,
 ) -> tuple[str, list[DraftLine]]:
     """(currency, lines) of the subscription's invoice for ``period``: base fee and seats, packs,
     usage priced by the plan active at the end of the period (usage is never prorated).
 
     Packs and usage are those of ``window`` (:func:`usage_window`); with ``whole_period`` false and
-    no window, the subscription bills only its base fee and seats.
+    no window, the subscription bills only its base fee and seats. ``settlements``: those of the
+    draft's late lines (:func:`late_settlements`), so credits are not counted twice.
     """
     segments = plan_segments(session, subscription)
     active = [s for s in segments if period.overlap_seconds(s.start, s.end) > 0]
@@ -268,7 +280,7 @@ def subscription_draft_lines(
         window = period
     if window is not None:
         lines += _pack_lines(session, subscription.customer_id, plan.currency, window)
-        lines += _usage_lines(session, subscription.customer_id, plan, window, head)
+        lines += _usage_lines(session, subscription.customer_id, plan, window, head, settlements or {})
     return plan.currency, lines
 
 
@@ -336,42 +348,59 @@ def _late_line_for(
     after = max([original.max_sequence or 0, *(line.max_sequence or 0 for line in billed)])
     definition = to_definition(meter)
     assert original.window_end is not None
-    totals = meter_totals(
-        session,
-        definition,
-        customer_id=customer_id,
-        start=original.window_start,
-        end=original.window_end,
-        after_sequence=after,
-        max_sequence=head,
+    window = (original.window_start, original.window_end)
+    # The events committed since (what explain lists) and the whole window restated now: a second
+    # record of a call merged into an event already billed adds to the window, not to the new events.
+    new = meter_totals(
+        session, definition, customer_id=customer_id, start=window[0], end=window[1],
+        after_sequence=after, max_sequence=head,
+    )  # fmt: skip
+    now = meter_totals(
+        session, definition, customer_id=customer_id, start=window[0], end=window[1], max_sequence=head
     )
-    if not totals.event_count:
+    closed = [original, *billed]
+    billed_quantity = sum((line.quantity for line in closed), _ZERO)
+    late_quantity = now.value - billed_quantity
+    if not new.event_count and late_quantity == 0:
         return []
-    priced_quantity = Decimal(original.details.get("quantity", str(original.quantity)))
-    quantity = priced_quantity + sum((line.quantity for line in billed), _ZERO)
-    exact = Decimal(original.exact_amount) + sum((Decimal(line.exact_amount) for line in billed), _ZERO)
-    known_costs = [
-        c for c in (original.upstream_cost, *(line.upstream_cost for line in billed)) if c is not None
-    ]
+    full_cost = sum((line.upstream_cost or _ZERO for line in closed), _ZERO)
+    priced_cost = sum((_billable_cost_of(line) for line in closed), _ZERO)
+    covered_before = sum((Decimal(line.details.get("credit_covered_units", "0")) for line in closed), _ZERO)
+    covered_units_now, covered_cost = _ZERO, None
+    credit_meter = session.scalar(select(CreditMeter).where(CreditMeter.meter_id == meter.id))
+    if credit_meter is not None:
+        sequences = _window_sequences(session, customer_id, window[0], window[1], None, head)
+        coverage = credit_coverage(session, customer_id, meter.id, sequences)
+        covered_units_now = covered_units(now.value, coverage, credit_meter.units_per_credit)
+        # What the closed lines took off as covered is their full cost minus the cost they priced.
+        covered_cost = coverage.covered_cost - (full_cost - priced_cost)
+    priced_quantity = Decimal(original.details.get("quantity", str(original.quantity))) + sum(
+        (Decimal(line.details.get("priced_quantity", str(line.quantity))) for line in billed), _ZERO
+    )
+    exact = sum((Decimal(line.exact_amount) for line in closed), _ZERO)
     late = LateUsageInput(
         meter.name,
         invoice.period,
         price_from_json(original.price_snapshot),
-        quantity,
+        priced_quantity,
         exact,
-        totals.value,
-        original_upstream_cost=sum(known_costs, _ZERO) if known_costs else None,
-        late_upstream_cost=totals.upstream_cost,
+        late_quantity,
+        original_upstream_cost=priced_cost,
+        late_upstream_cost=now.upstream_cost - full_cost,
+        late_covered_units=covered_units_now - covered_before,
+        late_covered_cost=covered_cost,
     )
     extra = {
         "original_invoice_id": invoice.id,
         "original_invoice_number": invoice.number,
         "original_line_id": original.id,
-        "original_upstream_cost": None
-        if late.original_upstream_cost is None
-        else str(late.original_upstream_cost),
-        "event_count": totals.event_count,
-        "highest_sequence_included": totals.max_sequence,
+        "original_upstream_cost": str(priced_cost),
+        "billed_quantity": str(billed_quantity),
+        "billed_upstream_cost": str(full_cost),
+        "restated_quantity": str(now.value),
+        "late_covered_cost": None if covered_cost is None else str(covered_cost),
+        "event_count": new.event_count,
+        "highest_sequence_included": new.max_sequence,
     }
     return [
         DraftLine(
@@ -386,6 +415,19 @@ def _late_line_for(
             extra_details=extra,
         )
     ]
+
+
+def _billable_cost_of(line: InvoiceLineRecord) -> Decimal:
+    """The upstream cost a closed usage or late line priced (lines from before it was recorded:
+    the cost pro rata of the units credits did not cover)."""
+    recorded = line.details.get("billable_upstream_cost")
+    if recorded is not None:
+        return Decimal(recorded)
+    cost = line.upstream_cost or _ZERO
+    covered = Decimal(line.details.get("credit_covered_units", "0"))
+    if line.kind == "usage" and covered and line.quantity > 0:
+        return cost * (line.quantity - covered) / line.quantity
+    return cost
 
 
 def _is_closed(session: Session, invoice_id: int) -> bool:

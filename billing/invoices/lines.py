@@ -7,14 +7,18 @@ meter, a credits-applied line per credited meter, and late-usage lines. Every li
 Upstream cost and margin are totals for the admin, never customer lines.
 
 Credits: usage that credits covered is taken off the metered quantity before pricing; only what the
-credits did not cover (the overage) is priced.
+credits did not cover (the overage) is priced. Under a cost-plus price the credits also take off the
+upstream cost of the events they covered (``credit_covered_cost``, see
+:mod:`spanledger.billing.invoices.coverage`); without it the cost is shared pro rata of the units.
 
 Late usage (the policy): an event that occurred in a billing month whose invoice is already finalized
 is never added to that invoice. It is billed on the customer's next open invoice as a line
 "late usage for <month>" whose amount is the *difference* the late events make to the original line:
 ``price(original quantity + late quantity) − original exact amount``, under the original price. So
 tiers, included units and minimums/caps of the original month are honoured, and billing late never
-costs more or less than billing on time would have (up to one rounding per line).
+costs more or less than billing on time would have (up to one rounding per line). The quantities are
+those priced (after credits): the late units credits covered, and their upstream cost, come off the
+late quantity and cost exactly as on the month's own line.
 """
 
 from __future__ import annotations
@@ -81,11 +85,19 @@ class UsageInput:
     unknown_cost_events: int = 0
     #: Units of the quantity that credits paid for (not priced again).
     credit_covered_units: Decimal = _ZERO
+    #: Upstream cost of the events credits paid for (cost-plus); ``None``: pro rata of the units.
+    credit_covered_cost: Decimal | None = None
 
 
 @dataclass(frozen=True, slots=True)
 class LateUsageInput:
-    """Usage that arrived after ``period_label``'s invoice was finalized."""
+    """Usage that arrived after ``period_label``'s invoice was finalized.
+
+    ``original_*`` is what closed invoices already billed for the month: the *priced* quantity (after
+    credits), the exact amount and the upstream cost priced (cost-plus). ``late_quantity`` and
+    ``late_upstream_cost`` are the usage and cost added since; credits covered ``late_covered_units``
+    of it, worth ``late_covered_cost`` of upstream cost (``None``: pro rata of the units).
+    """
 
     meter: str
     period_label: str
@@ -95,6 +107,8 @@ class LateUsageInput:
     late_quantity: Decimal
     original_upstream_cost: Decimal | None = None
     late_upstream_cost: Decimal | None = None
+    late_covered_units: Decimal = _ZERO
+    late_covered_cost: Decimal | None = None
 
 
 def _charge_details(charge: LineCharge) -> dict[str, Any]:
@@ -131,14 +145,20 @@ def _unit_amount(price: Price) -> Decimal | None:
 def usage_line(usage: UsageInput) -> InvoiceLine:
     """The usage line of one meter; credit-covered units are not priced."""
     priced_quantity = max(_ZERO, usage.quantity - usage.credit_covered_units)
-    billable_cost = usage.upstream_cost
-    if billable_cost is not None and usage.quantity > 0 and usage.credit_covered_units > 0:
-        billable_cost = billable_cost * priced_quantity / usage.quantity
-    charge = price_usage(usage.price, priced_quantity, upstream_cost=billable_cost)
+    billable_cost = _billable_cost(
+        usage.upstream_cost, usage.quantity, usage.credit_covered_units, usage.credit_covered_cost
+    )
+    # No usage costs nothing upstream (a cost-plus line of a month without events is 0, not an error).
+    priced_cost = _ZERO if billable_cost is None and usage.quantity == 0 else billable_cost
+    charge = price_usage(usage.price, priced_quantity, upstream_cost=priced_cost)
     details = _charge_details(charge)
     details["usage_quantity"] = str(usage.quantity)
+    if billable_cost is not None:
+        details["billable_upstream_cost"] = str(billable_cost)
     if usage.credit_covered_units:
         details["credit_covered_units"] = str(usage.credit_covered_units)
+    if usage.credit_covered_cost is not None:
+        details["credit_covered_cost"] = str(usage.credit_covered_cost)
     if usage.unknown_cost_events:
         details["unknown_cost_events"] = usage.unknown_cost_events
     return InvoiceLine(
@@ -154,12 +174,28 @@ def usage_line(usage: UsageInput) -> InvoiceLine:
     )
 
 
+def _billable_cost(
+    cost: Decimal | None, quantity: Decimal, covered_units: Decimal, covered_cost: Decimal | None
+) -> Decimal | None:
+    """The upstream cost left to price once credits paid for ``covered_units`` (worth ``covered_cost``)."""
+    if cost is None:
+        return None
+    if covered_cost is not None:
+        return max(_ZERO, cost - covered_cost)
+    if quantity > 0 and covered_units > 0:
+        return cost * max(_ZERO, quantity - covered_units) / quantity
+    return cost
+
+
 def late_usage_line(late: LateUsageInput) -> InvoiceLine:
     """The true-up line for usage that arrived after its month was finalized (see the module doc)."""
-    original_cost = late.original_upstream_cost
-    late_cost = late.late_upstream_cost
-    total_cost = None if original_cost is None or late_cost is None else original_cost + late_cost
-    charge = price_usage(late.price, late.original_quantity + late.late_quantity, upstream_cost=total_cost)
+    covered = max(_ZERO, min(late.late_covered_units, late.late_quantity))
+    priced_late = late.late_quantity - covered
+    billable = _billable_cost(late.late_upstream_cost, late.late_quantity, covered, late.late_covered_cost)
+    # A month with no event had no cost: nothing billed so far is zero, not unknown.
+    total_cost = (late.original_upstream_cost or _ZERO) + (billable or _ZERO)
+    priced = late.original_quantity + priced_late
+    charge = price_usage(late.price, max(_ZERO, priced), upstream_cost=total_cost)
     exact = charge.exact_amount - late.original_exact_amount
     return InvoiceLine(
         LineKind.LATE_USAGE,
@@ -169,12 +205,15 @@ def late_usage_line(late: LateUsageInput) -> InvoiceLine:
         exact,
         round_line_amount(exact, late.price.currency),
         meter=late.meter,
-        upstream_cost=late_cost,
+        upstream_cost=late.late_upstream_cost,
         details={
             "period": late.period_label,
             "original_quantity": str(late.original_quantity),
             "original_exact_amount": str(late.original_exact_amount),
             "recomputed_exact_amount": str(charge.exact_amount),
+            "priced_quantity": str(priced_late),
+            "credit_covered_units": str(covered),
+            "billable_upstream_cost": None if billable is None else str(billable),
         },
     )
 

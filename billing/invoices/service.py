@@ -32,8 +32,10 @@ from spanledger.billing.db import storage_errors
 from spanledger.billing.errors import NotFoundError
 from spanledger.billing.invoices.drafts import (
     DraftLine,
+    Settlements,
     ingestion_head,
     late_lines,
+    late_settlements,
     plan_segments,
     subscription_draft_lines,
     usage_window,
@@ -48,12 +50,12 @@ from spanledger.billing.invoices.lines import invoice_totals
 from spanledger.billing.models import (
     CreditMeter,
     Customer,
+    EventRecord,
     InvoiceLineRecord,
     InvoiceNumber,
     InvoiceRecord,
     Meter,
     SubscriptionRecord,
-    UsageRollup,
 )
 from spanledger.billing.plans import CreditGrantRule, Interval
 from spanledger.billing.subscriptions import (
@@ -218,7 +220,11 @@ def _store_lines(session: Session, invoice: InvoiceRecord, lines: list[DraftLine
 
 
 def _subscriptions_lines(
-    session: Session, customer: Customer, entries: list[tuple[SubscriptionRecord, Period]], head: int
+    session: Session,
+    customer: Customer,
+    entries: list[tuple[SubscriptionRecord, Period]],
+    head: int,
+    settlements: Settlements | None = None,
 ) -> tuple[str, list[DraftLine]]:
     """(currency, lines) of every subscription billed this month, in the order they started."""
     every = list(
@@ -229,7 +235,7 @@ def _subscriptions_lines(
     for subscription, period in entries:
         window = usage_window(subscription, period, every)
         currency, own = subscription_draft_lines(
-            session, subscription, period, head, window, whole_period=False
+            session, subscription, period, head, window, whole_period=False, settlements=settlements
         )
         currencies.add(currency)
         lines += own
@@ -255,7 +261,12 @@ def _write_draft(
         _grant_plan_credits(session, subscription, period, label)
     head = ingestion_head(session)
     currency, lines = _subscriptions_lines(session, customer, entries, head)
-    lines += late_lines(session, customer.id, label, currency, head)
+    late = late_lines(session, customer.id, label, currency, head)
+    settlements = late_settlements(late)
+    if settlements:
+        # Late overage billed in money here is settled by this invoice, not by this month's credits.
+        currency, lines = _subscriptions_lines(session, customer, entries, head, settlements)
+    lines += late
     subscription, period = entries[-1]
     period = Period(min(p.start for _, p in entries), max(p.end for _, p in entries))
     totals = invoice_totals([d.line for d in lines], currency)
@@ -287,8 +298,9 @@ def _write_draft(
 
 
 def _customers_with_usage(session: Session, start: datetime, end: datetime) -> list[Customer]:
-    # A calendar month is whole UTC hours, so the hourly rollups know exactly who has usage in it.
-    ids = select(UsageRollup.customer_id).where(UsageRollup.hour >= start, UsageRollup.hour < end)
+    ids = select(EventRecord.customer_id).where(
+        EventRecord.occurred_at >= start, EventRecord.occurred_at < end
+    )
     return list(session.scalars(select(Customer).where(Customer.id.in_(ids)).order_by(Customer.external_id)))
 
 
@@ -429,8 +441,9 @@ def _next_number(session: Session, currency: str) -> int:
 
 def _settle_overage(session: Session, invoice: InvoiceRecord) -> None:
     """Bring credit balances the invoice billed in money back up (an adjustment, once per invoice)."""
+    settled: set[str] = set()
     for line in invoice_lines(session, invoice):
-        if line.kind != "usage" or line.meter_id is None:
+        if line.kind not in ("usage", "late_usage") or line.meter_id is None:
             continue
         credit_meter = session.scalar(select(CreditMeter).where(CreditMeter.meter_id == line.meter_id))
         if credit_meter is None:
@@ -440,17 +453,19 @@ def _settle_overage(session: Session, invoice: InvoiceRecord) -> None:
         if uncovered_units <= 0:
             continue
         credits = uncovered_units / credit_meter.units_per_credit
+        # Settled at the end of the window the line billed (a late line: the month the usage belongs
+        # to), so the overage is paid before the next month's grant is used (see coverage.py).
         entry = CreditEntry(
-            EntryKind.ADJUSTMENT, credits.quantize(Decimal(1).scaleb(-12)), invoice.period_end,
+            EntryKind.ADJUSTMENT, credits.quantize(Decimal(1).scaleb(-12)),
+            line.window_end or invoice.period_end,
             reason=f"overage billed in money on invoice {invoice.number}",
         )  # fmt: skip
-        add_entry(
-            session,
-            invoice.customer_id,
-            line.meter_id,
-            entry,
-            idempotency_key=f"settle:{invoice.id}:{line.meter_id}",
-        )
+        # One settlement per line: the meter's (first) usage line keeps the original key.
+        key = f"settle:{invoice.id}:{line.meter_id}"
+        if line.kind == "late_usage" or key in settled:
+            key = f"{key}:{line.position}"
+        settled.add(key)
+        add_entry(session, invoice.customer_id, line.meter_id, entry, idempotency_key=key)
 
 
 def finalize(session: Session, reference: str | int) -> InvoiceRecord:
