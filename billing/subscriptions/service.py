@@ -12,8 +12,8 @@ one phase per plan, ``[start, end)``. The rules (pure, in :mod:`.proration` and 
   (status ``canceled_at_period_end`` until then, ``canceled`` after); ``at_period_end=False`` ends
   it now, prorating that month's base fee.
 
-A customer has at most one subscription that has not ended, because invoices are one per customer
-and billing month.
+A customer has at most one subscription that has not ended. One that ended mid-month may be followed
+by a new one in the same month: the invoice run bills both on the month's one invoice.
 """
 
 from __future__ import annotations
