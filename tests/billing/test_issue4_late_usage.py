@@ -199,3 +199,22 @@ def test_cost_plus_late_event_partly_covered_by_credits(session):
     assert D(late.details["credit_covered_units"]) == D(10_000)
     assert D(late.details["late_covered_cost"]) == D("0.025")
     assert _explains(session, december, lines)
+
+
+def test_an_event_attributed_after_its_month_was_finalized_is_late_usage(session):
+    _setup(session, WRITER, credits_per=None)
+    store(session, _gpt4o("call-1", NOV + timedelta(days=9), input_tokens=60_000))
+    unattributed = _gpt4o("call-2", NOV + timedelta(days=12), input_tokens=20_000)
+    store(session, UsageEvent(**{**_fields(unattributed), "customer_external_id": None}))
+    november, lines = _run(session, "2026-11")
+    assert _lines(lines, "usage") == [("usage", D(60_000), D("0.20"))]
+    _finalize(session, november)
+    # The second record of call-2 names the customer: the stored event is attributed to acme.
+    store(session, unattributed)
+    december, lines = _run(session, "2026-12")
+    assert _lines(lines, "late_usage") == [("late_usage", D(20_000), D("0.40"))]
+    assert _explains(session, december, lines)
+
+
+def _fields(event: UsageEvent) -> dict:
+    return {name: getattr(event, name) for name in event.__dataclass_fields__}
