@@ -17,7 +17,11 @@ from spanledger.instrumentation.facts import CallSpec, ResponseFacts, ResponseRe
 from spanledger.instrumentation.failures import log_failure_once
 from spanledger.instrumentation.json_array_stream import JSONArrayReader
 from spanledger.instrumentation.sse import SSEReader
-from spanledger.instrumentation.wire_openai import is_usage_only_chunk, remove_null_usage
+from spanledger.instrumentation.wire_openai import (
+    is_usage_only_chunk,
+    remove_all_null_usage,
+    remove_null_usage,
+)
 
 __all__ = ["MAX_JSON_BODY_BYTES", "BodyRecorder", "body_mode", "facts_from_complete_body"]
 
@@ -58,6 +62,7 @@ class BodyRecorder:
         "_array",
         "_broken",
         "_call",
+        "_can_skip",
         "_decoder",
         "_finished",
         "_json_parts",
@@ -91,6 +96,10 @@ class BodyRecorder:
             self._decoder = None
             self._break("decoding the response", exc)
         self._strip = strip_usage_chunk and self._mode == "sse" and self._decoder is None and not self._broken
+        # Readers that can tell from the raw bytes that whole events hold nothing for them (OpenAI chat
+        # content chunks) let an uncompressed SSE chunk of whole events skip the event-by-event path.
+        can_skip = getattr(self._reader, "can_skip_events", None)
+        self._can_skip = can_skip if self._mode == "sse" and self._decoder is None else None
         if strip_usage_chunk and not self._strip:
             log_failure_once(
                 "filtering the usage chunk",
@@ -104,6 +113,8 @@ class BodyRecorder:
         """Take one raw chunk; return the bytes to hand to the app (the chunk itself unless filtering)."""
         if self._broken or not chunk:
             return chunk
+        if self._can_skip is not None and self._skippable(chunk):
+            return remove_all_null_usage(chunk) if self._strip else chunk
         if self._strip:
             return self._feed_filtering(chunk)
         try:
@@ -168,6 +179,20 @@ class BodyRecorder:
             if self._json_size > MAX_JSON_BODY_BYTES:
                 raise ValueError(f"JSON body exceeds {MAX_JSON_BODY_BYTES} bytes")
             self._json_parts.append(data)
+
+    def _skippable(self, chunk: bytes) -> bool:
+        """Whole ``\n``-terminated events after an event boundary, none of them of use to the reader."""
+        assert self._sse is not None and self._can_skip is not None
+        try:
+            return (
+                self._sse.idle
+                and chunk.endswith(b"\n\n")
+                and b"\r" not in chunk
+                and bool(self._can_skip(chunk))
+            )
+        except Exception as exc:
+            log_failure_once("reading the response stream", exc)
+            return False
 
     def _feed_filtering(self, chunk: bytes) -> bytes:
         assert self._sse is not None

@@ -89,14 +89,16 @@ class GenAICall:
 def _record(
     span: trace.Span, facts: ResponseFacts | None, error_type: str | None, usage_expected: bool
 ) -> None:
+    # One set_attributes call: the SDK takes its span lock once, not once per attribute.
+    attributes: dict[str, str | int | bool | list[str]] = {}
     usage = facts.usage if facts is not None else None
     if facts is not None:
         if facts.response_id:
-            span.set_attribute(attr.GEN_AI_RESPONSE_ID, facts.response_id)
+            attributes[attr.GEN_AI_RESPONSE_ID] = facts.response_id
         if facts.response_model:
-            span.set_attribute(attr.GEN_AI_RESPONSE_MODEL, facts.response_model)
+            attributes[attr.GEN_AI_RESPONSE_MODEL] = facts.response_model
         if facts.finish_reasons:
-            span.set_attribute(attr.GEN_AI_RESPONSE_FINISH_REASONS, list(facts.finish_reasons))
+            attributes[attr.GEN_AI_RESPONSE_FINISH_REASONS] = list(facts.finish_reasons)
     if usage is not None:
         for name, value in (
             (attr.GEN_AI_USAGE_INPUT_TOKENS, usage.input_tokens),
@@ -106,9 +108,12 @@ def _record(
             (attr.GEN_AI_USAGE_REASONING_OUTPUT_TOKENS, usage.reasoning_output_tokens),
         ):
             if value is not None:
-                span.set_attribute(name, value)
+                attributes[name] = value
     elif usage_expected:
-        span.set_attribute(attr.SPANLEDGER_USAGE_MISSING, True)
+        attributes[attr.SPANLEDGER_USAGE_MISSING] = True
     if error_type is not None:
-        span.set_attribute(attr.ERROR_TYPE, error_type)
+        attributes[attr.ERROR_TYPE] = error_type
+    if attributes:
+        span.set_attributes(attributes)
+    if error_type is not None:
         span.set_status(Status(StatusCode.ERROR))

@@ -36,6 +36,11 @@ class SSEReader:
         self._buffer = b""
         self._scan_from = 0
 
+    @property
+    def idle(self) -> bool:
+        """True when no partial event is buffered (the next byte starts a new event)."""
+        return not self._buffer
+
     def feed(self, chunk: bytes) -> list[SSEEvent]:
         """Add ``chunk`` and return the events it completed (possibly none)."""
         buffer = self._buffer + chunk if self._buffer else chunk

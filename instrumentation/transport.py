@@ -192,9 +192,17 @@ def _rewritten_request(module: ModuleType, request: Any, body: bytes) -> Any:
         headers = request.headers.copy()
         headers["Content-Length"] = str(len(body))
         headers["Accept-Encoding"] = "identity"
-        return module.Request(
-            request.method, request.url, headers=headers, content=body, extensions=dict(request.extensions)
+        # ``stream=`` rather than ``content=``: the headers are complete already, so the library skips
+        # re-encoding the body and rebuilding the headers (a third of the stream overhead otherwise).
+        replacement = module.Request(
+            request.method,
+            request.url,
+            headers=headers,
+            stream=module.ByteStream(body),
+            extensions=dict(request.extensions),
         )
+        replacement._content = body  # what ``Request.read()`` would have stored
+        return replacement
     except Exception as exc:
         log_failure_once("adding stream_options.include_usage", exc)
         return None

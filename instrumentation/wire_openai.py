@@ -32,6 +32,7 @@ __all__ = [
     "TextCompletionsReader",
     "add_include_usage",
     "is_usage_only_chunk",
+    "remove_all_null_usage",
     "remove_null_usage",
     "usage_from_chat",
     "usage_from_responses",
@@ -133,6 +134,20 @@ class ChatCompletionsReader:
         if usage is not None:
             self._facts.usage = usage
 
+    def can_skip_events(self, raw: bytes) -> bool:
+        """Whether whole events ``raw`` (one or more) hold nothing for this reader, so need no parsing.
+
+        True once the first chunk (id, model) was read, when no event has a usage object or a finish
+        reason: the content chunks that make up almost all of a stream.
+        """
+        if not self._seen_first:
+            return False
+        usages = raw.count(b'"usage"')
+        if usages and usages != raw.count(b'"usage":null') + raw.count(b'"usage": null'):
+            return False
+        finishes = raw.count(b'"finish_reason"')
+        return finishes == raw.count(b'"finish_reason":null') + raw.count(b'"finish_reason": null')
+
     def facts(self) -> ResponseFacts:
         self._facts.finish_reasons = [self._finish_by_choice[i] for i in sorted(self._finish_by_choice)]
         return self._facts
@@ -193,6 +208,15 @@ def remove_null_usage(raw: bytes) -> bytes:
     for pattern in _NULL_USAGE:
         if pattern in raw:
             return raw.replace(pattern, b"", 1)
+    return raw
+
+
+def remove_all_null_usage(raw: bytes) -> bytes:
+    """:func:`remove_null_usage` for several whole events at once (each has at most one such member)."""
+    if b'"usage"' not in raw:
+        return raw
+    for pattern in _NULL_USAGE:
+        raw = raw.replace(pattern, b"")
     return raw
 
 
