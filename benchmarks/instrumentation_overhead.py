@@ -6,8 +6,10 @@ Every call goes through the real ``openai`` SDK to an in-process ``httpx2.MockTr
 from prebuilt bytes (streamed like a real socket, so nothing is pre-read), so the figures are the SDK
 plus the instrumentation and nothing else. Both instrumentations record into the same SDK tracer
 provider with a span processor that drops spans. OpenLLMetry runs with content capture off
-(``TRACELOOP_TRACE_CONTENT=false``). Modes are interleaved over many short rounds and the fastest round
-of each mode is kept, which filters out interference from other processes on a busy machine.
+(``TRACELOOP_TRACE_CONTENT=false``). Modes are interleaved over many short rounds; two figures are
+printed per mode: the fastest round minus the fastest uninstrumented round ("best"), and the median over
+rounds of each round's time minus the uninstrumented time of the same round ("median"), which compares
+modes under the same machine load. Both filter out interference from other processes on a busy machine.
 """
 
 from __future__ import annotations
@@ -15,6 +17,7 @@ from __future__ import annotations
 import argparse
 import json
 import os
+import statistics
 import time
 from collections.abc import Callable, Iterator
 
@@ -156,14 +159,20 @@ def main() -> None:
             finally:
                 off()
 
-    print(f"openai {openai.__version__}, {options.calls} calls x {options.rounds} rounds; best round µs")
+    print(f"openai {openai.__version__}, {options.calls} calls x {options.rounds} rounds; µs per call")
     for kind in ("non-stream", "stream"):
-        base = min(results[("none", kind)])
-        ours = min(results[("spanledger", kind)]) - base
-        theirs = min(results[("openllmetry", kind)]) - base
+        base = results[("none", kind)]
+        best = {mode: min(results[(mode, kind)]) - min(base) for mode in ("spanledger", "openllmetry")}
+        median = {
+            mode: statistics.median(t - b for t, b in zip(results[(mode, kind)], base, strict=True))
+            for mode in ("spanledger", "openllmetry")
+        }
         print(
-            f"{kind:>10}: uninstrumented {base:8.1f} µs | spanledger +{ours:6.1f} µs | "
-            f"openllmetry +{theirs:6.1f} µs | ratio {ours / theirs:4.2f}x"
+            f"{kind:>10}: uninstrumented {min(base):7.1f} best / {statistics.median(base):7.1f} median | "
+            f"spanledger {best['spanledger']:+7.1f} / {median['spanledger']:+7.1f} | "
+            f"openllmetry {best['openllmetry']:+7.1f} / {median['openllmetry']:+7.1f} | "
+            f"ratio {best['spanledger'] / best['openllmetry']:4.2f}x best, "
+            f"{median['spanledger'] / median['openllmetry']:4.2f}x median"
         )
 
 
