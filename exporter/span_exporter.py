@@ -26,7 +26,7 @@ from sqlalchemy import inspect
 
 from spanledger.billing.errors import StorageUnavailableError
 from spanledger.exporter.limits import ReceiverLimits
-from spanledger.exporter.mapping import MappingSettings, map_spans
+from spanledger.exporter.mapping import MappingSettings, candidate_attribute_keys, map_spans
 from spanledger.exporter.sdk_spans import span_record_from_sdk
 
 __all__ = ["SpanledgerSpanExporter"]
@@ -49,6 +49,7 @@ class SpanledgerSpanExporter(SpanExporter):
         self._mapping = mapping_settings or MappingSettings.from_environment()
         self._max_attribute_length = ReceiverLimits.from_environment().max_attribute_length
         self._timeout = timeout_seconds
+        self._candidate_keys = candidate_attribute_keys()
         self._lock = threading.Lock()
         self._engine = None
         self._sessions = None
@@ -59,7 +60,14 @@ class SpanledgerSpanExporter(SpanExporter):
             _log.warning("spanledger exporter is shut down; dropping %d spans", len(spans))
             return SpanExportResult.FAILURE
         try:
-            records = [span_record_from_sdk(span, self._max_attribute_length) for span in spans]
+            # Spans with no usage or operation attribute are never billable: not even converted (this
+            # runs in the application's export thread).
+            not_candidate = self._candidate_keys.isdisjoint
+            records = [
+                span_record_from_sdk(span, self._max_attribute_length)
+                for span in spans
+                if not not_candidate(span.attributes or ())
+            ]
             mapping = map_spans(records, self._mapping)
             for rejected in mapping.rejected:
                 _log.warning("span %s not billable as sent: %s", rejected.span_id, rejected.reason)

@@ -64,3 +64,19 @@ def test_unreachable_database_is_a_failure_not_an_exception(caplog):
     )
     assert exporter.export(make_spans([CALL])) == SpanExportResult.FAILURE
     exporter.shutdown()
+
+
+def test_a_model_call_without_usage_is_recorded_and_other_spans_are_skipped(engine, database_url):
+    exporter = SpanledgerSpanExporter(database_url)
+    operation_only = {
+        "gen_ai.operation.name": "chat",
+        "gen_ai.provider.name": "openai",
+        "gen_ai.response.id": "r",
+    }
+    spans = make_spans([{"http.request.method": "GET", "customer.id": "acme"}, operation_only])
+    assert exporter.export(spans) == SpanExportResult.SUCCESS
+    exporter.shutdown()
+    events = stored_events(engine)
+    assert list(events) == ["response:openai:r"]
+    stored = events["response:openai:r"]
+    assert (stored.input_tokens, stored.output_tokens) == (None, None)
