@@ -12,6 +12,7 @@ from __future__ import annotations
 import contextlib
 import gc
 import json
+import os
 import tracemalloc
 
 import httpx
@@ -47,7 +48,9 @@ from spanledger.exporter.server import Receiver, ReceiverSettings
 
 SPAN_KEYS, RESOURCE_KEYS = relevant_attribute_keys(MappingSettings())
 LIMITS = ReceiverLimits()
-FUZZ = settings(max_examples=300, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+# Sized for the default run; SPANLEDGER_FUZZ_EXAMPLES=5000 runs a longer campaign of the same properties.
+FUZZ_EXAMPLES = int(os.environ.get("SPANLEDGER_FUZZ_EXAMPLES", "100"))
+FUZZ = settings(max_examples=FUZZ_EXAMPLES, deadline=None, suppress_health_check=[HealthCheck.too_slow])
 
 
 def decode_and_map(payload: bytes, payload_format: str) -> MappingResult | None:
@@ -311,7 +314,9 @@ def test_memory_stays_bounded_for_a_request_full_of_huge_attributes():
         finally:
             tracemalloc.stop()
         assert len(result.rejected) == 40 and all("length limit" in r.reason for r in result.rejected)
-        # The parsed document costs a few times the body; nothing may grow beyond that.
+        # The parsed JSON document costs about twice the body (measured: 24 MB for 12 MB); nothing may grow
+        # beyond a small multiple. tracemalloc sees Python allocations only: protobuf's C arena (upb) is
+        # bounded by the request itself, which the receiver caps with max_decompressed_bytes.
         assert peak < 6 * len(payload), f"peak {peak} bytes for a {len(payload)}-byte request"
 
 
@@ -338,7 +343,7 @@ def test_the_receiver_stores_good_spans_and_rejects_bad_ones_with_reasons(databa
     expected_all: dict[str, tuple[int, int]] = {}
     try:
 
-        @settings(max_examples=40, deadline=None)
+        @settings(max_examples=max(FUZZ_EXAMPLES // 4, 10), deadline=None)
         @given(bad=_BAD_SPAN_ATTRIBUTES, bad_resource=st.booleans(), in_protobuf=st.booleans())
         def round_trip(bad, bad_resource, in_protobuf):
             counter[0] += 1
