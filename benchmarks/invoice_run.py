@@ -11,9 +11,9 @@ dropped afterwards) and filled *directly* — not through ``ingest``, which woul
 - events are bulk-inserted (SQLite ``executemany``, PostgreSQL ``COPY``), every value encoded by
   its column's own SQLAlchemy type, spread uniformly over November 2026 across the customers, three
   models, with a synthetic per-token upstream cost;
-- their rollups are computed by the product's own pure core
-  (:func:`spanledger.billing.rollups.fold_events`, customer by customer, so memory stays bounded)
-  and bulk-inserted the same way — the cells ``ingest`` would have written.
+- their rollups are then built by one ``INSERT … SELECT … GROUP BY`` (:func:`rollups_sql`), the bulk
+  equivalent of the product's pure core :func:`spanledger.billing.rollups.fold_events`; the cells of
+  a few customers are checked against ``fold_events`` over their events before the run.
 
 Then ``run_invoices`` (the product's code, one transaction per customer) writes the November drafts
 of every customer: a plan with a base fee, a ``sum(total_tokens)`` meter and a ``count`` meter.
@@ -46,6 +46,8 @@ from spanledger.billing.invoices import run_invoices
 from spanledger.billing.meters import MeterDefinition, create_meter
 from spanledger.billing.migrate import upgrade
 from spanledger.billing.models import (
+    ROLLUP_DIMENSIONS,
+    ROLLUP_MEASURED_FIELDS,
     Customer,
     EventRecord,
     PlanRecord,
@@ -54,9 +56,11 @@ from spanledger.billing.models import (
     UsageRollup,
 )
 from spanledger.billing.rollups import fold_events
-from spanledger.billing.rollups.cells import cell_to_row
+from spanledger.billing.rollups.cells import cell_from_row
+from spanledger.billing.rollups.maintenance import _EVENT_COLUMNS
 
 NOV = datetime(2026, 11, 1, tzinfo=UTC)
+NOV_NAIVE = NOV.replace(tzinfo=None)
 OCT = datetime(2026, 10, 1, tzinfo=UTC)
 MONTH_SECONDS = 30 * 24 * 3600
 FLUSH_ROWS = 50_000
@@ -135,60 +139,79 @@ def set_up_catalog(engine: Engine, customers: int) -> list[int]:
         return [c.id for c in rows]
 
 
-def _events_of(customer_id: int, count: int, first_sequence: int, rng: random.Random) -> list[dict[str, Any]]:
-    events = []
+class EventEncoder:
+    """Event rows as DBAPI tuples, encoded the way the columns' types encode them — by hand, because
+    at 10M events the generic type processors dominate the load (checked against them once)."""
+
+    def __init__(self, engine: Engine) -> None:
+        self.sqlite = engine.dialect.name == "sqlite"
+        self.scale = 10**12
+        columns = EventRecord.__table__.c
+        self.processors = [
+            None if name == "metadata" else columns[name].type._cached_bind_processor(engine.dialect)
+            for name in EVENT_COLUMNS
+        ]
+        self.checked = False
+
+    def moment(self, offset: int) -> Any:
+        if self.sqlite:  # SQLAlchemy's SQLite DATETIME text form, naive UTC
+            return f"{(NOV_NAIVE + timedelta(seconds=offset)).isoformat(sep=' ')}.000000"
+        return NOV + timedelta(seconds=offset)
+
+    def cost(self, input_tokens: int, output_tokens: int, input_price: Decimal, output_price: Decimal) -> Any:
+        exact = input_tokens * input_price + output_tokens * output_price
+        return int(exact * self.scale) if self.sqlite else exact
+
+    def check(self, row: tuple[Any, ...], plain: dict[str, Any]) -> None:
+        if self.checked:
+            return
+        expected = tuple(
+            plain[name] if p is None else p(plain[name])
+            for p, name in zip(self.processors, EVENT_COLUMNS, strict=True)
+        )
+        if row != expected:
+            raise SystemExit(f"hand-encoded row {row} differs from the column types' encoding {expected}")
+        self.checked = True
+
+
+def _events_of(
+    encoder: EventEncoder, customer_id: int, count: int, first_sequence: int, rng: random.Random
+) -> list[tuple[Any, ...]]:
+    rows = []
     offsets = sorted(rng.randrange(MONTH_SECONDS) for _ in range(count))
     for index, offset in enumerate(offsets):
         provider, model, input_price, output_price = MODELS[rng.randrange(len(MODELS))]
         input_tokens, output_tokens = rng.randrange(50, 4000), rng.randrange(10, 800)
-        occurred = NOV + timedelta(seconds=offset)
-        events.append(
-            {
-                "sequence": first_sequence + index,
-                "dedupe_key": f"b{first_sequence + index}",
-                "event_name": "gen_ai.call",
-                "customer_id": customer_id,
-                "occurred_at": occurred,
-                "received_at": occurred,
-                "provider": provider,
-                "operation": "chat",
-                "request_model": model,
-                "response_model": model,
-                "input_tokens": input_tokens,
-                "cache_read_input_tokens": None,
-                "cache_write_input_tokens": None,
-                "output_tokens": output_tokens,
-                "reasoning_tokens": None,
-                "upstream_cost": input_tokens * input_price + output_tokens * output_price,
-                "upstream_cost_currency": "USD",
-                "price_source": "benchmark",
-                "metadata": "{}",
-            }
-        )
-    return events
+        moment = encoder.moment(offset)
+        sequence = first_sequence + index
+        row = (
+            sequence, f"bench-{sequence:012d}", "gen_ai.call", customer_id, moment, moment, provider, "chat",
+            model, model, input_tokens, output_tokens,
+            encoder.cost(input_tokens, output_tokens, input_price, output_price), "USD", "benchmark", "{}",
+        )  # fmt: skip
+        if not encoder.checked:
+            occurred = NOV + timedelta(seconds=offset)
+            values = dict(zip(EVENT_COLUMNS, row, strict=True))
+            values.update(
+                occurred_at=occurred,
+                received_at=occurred,
+                upstream_cost=input_tokens * input_price + output_tokens * output_price,
+            )
+            encoder.check(row, values)
+        rows.append(row)
+    return rows
 
 
 class BulkWriter:
-    """Rows straight into a table through the DBAPI, each value encoded by its column's type."""
+    """Encoded rows (see :class:`EventEncoder`) straight into a table through the DBAPI."""
 
     def __init__(self, engine: Engine, table: Any, columns: list[str]) -> None:
         self.engine, self.table, self.columns = engine, table, columns
-        dialect = engine.dialect
-        self.processors = [
-            None if name == "metadata" else table.c[name].type.bind_processor(dialect) for name in columns
-        ]
-        self.postgres = dialect.name == "postgresql"
+        self.postgres = engine.dialect.name == "postgresql"
 
-    def write(self, rows: list[dict[str, Any]]) -> None:
-        if not rows:
+    def write_encoded(self, values: list[tuple[Any, ...]]) -> None:
+        if not values:
             return
-        values = [
-            tuple(
-                v if p is None else p(v)
-                for p, v in zip(self.processors, (r[c] for c in self.columns), strict=True)
-            )
-            for r in rows
-        ]
         names = ", ".join(f'"{c}"' for c in self.columns)
         raw = self.engine.raw_connection()
         try:
@@ -199,6 +222,10 @@ class BulkWriter:
                         copy.write_row(row)
             else:
                 marks = ", ".join("?" for _ in self.columns)
+                # A bulk load, not the product: a big page cache (the indexes outgrow the default 2 MB,
+                # and random inserts then read and write pages from disk) and no fsync per commit.
+                cursor.execute("PRAGMA cache_size=-2000000")
+                cursor.execute("PRAGMA synchronous=OFF")
                 cursor.execute("BEGIN")
                 cursor.executemany(f"INSERT INTO {self.table.name} ({names}) VALUES ({marks})", values)
                 cursor.execute("COMMIT")
@@ -208,39 +235,80 @@ class BulkWriter:
 
 
 def load(engine: Engine, customer_ids: list[int], events: int, seed: int = 8) -> int:
-    """Insert ``events`` events and their rollups; return the number of rollup rows."""
+    """Insert ``events`` events, then their rollups; return the number of rollup rows."""
     rng = random.Random(seed)
     event_writer = BulkWriter(engine, EventRecord.__table__, EVENT_COLUMNS)
-    rollup_columns = [c.name for c in UsageRollup.__table__.c if c.name != "id"]
-    rollup_writer = BulkWriter(engine, UsageRollup.__table__, rollup_columns)
+    encoder = EventEncoder(engine)
     per_customer, extra = divmod(events, len(customer_ids))
-    sequence, cells_written = 1, 0
-    event_rows: list[dict[str, Any]] = []
-    cell_rows: list[dict[str, Any]] = []
+    sequence = 1
+    event_rows: list[tuple[Any, ...]] = []
     for position, customer_id in enumerate(customer_ids):
         count = per_customer + (1 if position < extra else 0)
-        batch = _events_of(customer_id, count, sequence, rng)
+        event_rows += _events_of(encoder, customer_id, count, sequence, rng)
         sequence += count
-        event_rows += batch
-        cell_rows += [cell_to_row(k, m) for k, m in fold_events(batch).items()]
         if len(event_rows) >= FLUSH_ROWS:
-            event_writer.write(event_rows)
-            rollup_writer.write(cell_rows)
-            cells_written += len(cell_rows)
-            event_rows, cell_rows = [], []
-    event_writer.write(event_rows)
-    rollup_writer.write(cell_rows)
-    cells_written += len(cell_rows)
+            event_writer.write_encoded(event_rows)
+            event_rows = []
+    event_writer.write_encoded(event_rows)
     with engine.begin() as connection:
         if engine.dialect.name == "postgresql":
             connection.execute(
                 text("SELECT setval(pg_get_serial_sequence('usage_events', 'sequence'), :n)"),
                 {"n": sequence - 1},
             )
-            connection.execute(text("ANALYZE"))
-        else:
-            connection.exec_driver_sql("ANALYZE")
-    return cells_written
+        cells = connection.execute(text(rollups_sql(engine.dialect.name))).rowcount
+        connection.exec_driver_sql("ANALYZE")
+    check_rollups(engine, customer_ids[:3])
+    return cells
+
+
+def rollups_sql(dialect: str) -> str:
+    """The bulk equivalent of folding every event into cells: one ``INSERT … SELECT … GROUP BY``.
+
+    Same cells as :func:`spanledger.billing.rollups.fold_events` (checked by :func:`check_rollups`).
+    On SQLite, exact decimals are stored as scaled integers, so their SQL sums are already encoded.
+    """
+    if dialect == "postgresql":
+        hour = "date_trunc('hour', occurred_at)"
+    else:  # the text form SQLAlchemy stores UTC datetimes in
+        hour = "strftime('%Y-%m-%d %H:00:00.000000', occurred_at)"
+    dimensions = ", ".join(ROLLUP_DIMENSIONS)
+    columns = [
+        "customer_id",
+        "hour",
+        *ROLLUP_DIMENSIONS,
+        "event_count",
+        "unknown_cost_events",
+        "max_sequence",
+    ]
+    values = ["customer_id", hour, dimensions, "count(*)", "count(*) - count(upstream_cost)", "max(sequence)"]
+    for name in ROLLUP_MEASURED_FIELDS:
+        expression = (
+            "CASE WHEN input_tokens IS NULL AND output_tokens IS NULL THEN NULL "
+            "ELSE coalesce(input_tokens, 0) + coalesce(output_tokens, 0) END"
+            if name == "total_tokens"
+            else name
+        )
+        columns += [f"{name}_sum", f"{name}_count", f"{name}_min", f"{name}_max"]
+        values += [f"sum({expression})", f"count({expression})", f"min({expression})", f"max({expression})"]
+    return (
+        f"INSERT INTO usage_rollups ({', '.join(columns)}) SELECT {', '.join(values)} FROM usage_events "
+        f"GROUP BY customer_id, {hour}, {dimensions}"
+    )
+
+
+def check_rollups(engine: Engine, customer_ids: list[int]) -> None:
+    """The bulk cells of a few customers equal what the product's pure core folds from their events."""
+    with engine.connect() as connection:
+        for customer_id in customer_ids:
+            events = connection.execute(select(*_EVENT_COLUMNS).where(EventRecord.customer_id == customer_id))
+            expected = fold_events(events.mappings())
+            rows = connection.execute(
+                select(UsageRollup.__table__).where(UsageRollup.customer_id == customer_id)
+            )
+            stored = dict(cell_from_row(row) for row in rows.mappings())
+            if stored != expected:
+                raise SystemExit(f"bulk rollups of customer {customer_id} differ from fold_events")
 
 
 def time_run(engine: Engine, customers: int) -> float:
