@@ -152,6 +152,36 @@ def test_demo_stops_every_process_it_started(demo):
             socket.create_connection(("127.0.0.1", port), timeout=1).close()
 
 
+@_end_to_end
+def test_demo_stopped_midway_stops_what_it_started(tmp_path):
+    process = subprocess.Popen(
+        ["bash", str(DEMO / "run.sh")],
+        cwd=ROOT,
+        env={**os.environ, "SPANLEDGER": str(BIN / "spanledger"), "DEMO_DIR": str(tmp_path)},
+        stdout=subprocess.PIPE,
+        stderr=subprocess.DEVNULL,
+        text=True,
+    )
+    try:
+        assert process.stdout is not None
+        ports = None
+        for line in process.stdout:
+            ports = ports or re.search(
+                r"OTLP/gRPC 127\.0\.0\.1:(\d+), .* example LLM server 127\.0\.0\.1:(\d+)", line
+            )
+            if line.startswith("== Catalog"):
+                break
+        assert ports is not None
+        process.terminate()
+        assert process.wait(timeout=60) == 143
+    finally:
+        if process.poll() is None:
+            process.kill()
+    for port in map(int, ports.groups()):
+        with pytest.raises(OSError):
+            socket.create_connection(("127.0.0.1", port), timeout=1).close()
+
+
 def test_demo_without_spanledger_installed_says_how_to_install(tmp_path):
     result = _run_demo(tmp_path, SPANLEDGER=str(tmp_path / "no-such-venv" / "spanledger"))
     assert result.returncode == 1

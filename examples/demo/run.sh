@@ -37,8 +37,9 @@ fi
 pids=()
 stop_all() {
   local pid waited
-  for pid in "${pids[@]}"; do kill -TERM "$pid" 2>/dev/null || true; done
-  for pid in "${pids[@]}"; do
+  # ${pids[@]+…}: an empty array is "unbound" to bash before 4.4 (macOS ships 3.2) under set -u.
+  for pid in ${pids[@]+"${pids[@]}"}; do kill -TERM "$pid" 2>/dev/null || true; done
+  for pid in ${pids[@]+"${pids[@]}"}; do
     for ((waited = 0; waited < 100; waited++)); do kill -0 "$pid" 2>/dev/null || break; sleep 0.1; done
     kill -KILL "$pid" 2>/dev/null || true
     wait "$pid" 2>/dev/null || true
@@ -62,8 +63,7 @@ next_month_start="$("$python" -c "import datetime as d; t = d.date.fromisoformat
 print((t + d.timedelta(days=32)).replace(day=1))")"
 
 section "Starting spanledger serve and the example OpenAI-compatible server (in $workdir)"
-mapfile -t ports < <("$python" "$here/loopback.py" free 2)
-grpc_port="${ports[0]}" http_port="${ports[1]}"
+read -r grpc_port http_port <<<"$("$python" "$here/loopback.py" free 2 | tr '\n' ' ')"
 export SPANLEDGER_PORTAL_BASE_URL="http://127.0.0.1:$http_port"
 "$spanledger" serve --grpc "127.0.0.1:$grpc_port" --http "127.0.0.1:$http_port" >"$workdir/serve.log" 2>&1 &
 pids+=("$!")
