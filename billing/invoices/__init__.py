@@ -1,4 +1,4 @@
-"""Invoices: line computation and lifecycle (pure), runs, audit trail and exports (services)."""
+"""Invoices: line computation and lifecycle (pure), runs, credit coverage, audit trail and exports."""
 
 from spanledger.billing.invoices.audit import (
     Explanation,
@@ -10,6 +10,7 @@ from spanledger.billing.invoices.audit import (
     money_text,
     number_text,
 )
+from spanledger.billing.invoices.coverage import CreditCoverage, credit_coverage
 from spanledger.billing.invoices.guard import install_immutability_guard
 from spanledger.billing.invoices.lifecycle import (
     InvoiceStatus,
@@ -47,6 +48,7 @@ from spanledger.billing.invoices.service import (
 install_immutability_guard()
 
 __all__ = [
+    "CreditCoverage",
     "Explanation",
     "InvoiceLine",
     "InvoiceOutcome",
@@ -59,6 +61,7 @@ __all__ = [
     "base_fee_line",
     "check_editable",
     "check_transition",
+    "credit_coverage",
     "credits_line",
     "ensure_editable",
     "events_csv",
