@@ -11,19 +11,21 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from datetime import datetime
-from decimal import Decimal
+from decimal import ROUND_FLOOR, Decimal
 from typing import Any
 
-from sqlalchemy import select
+from sqlalchemy import func, select
 from sqlalchemy.orm import Session
 
 from spanledger.billing.errors import NotFoundError
 from spanledger.billing.invoices.lifecycle import InvoiceStatus
 from spanledger.billing.margins import allocate
 from spanledger.billing.meters import MeterDefinition
+from spanledger.billing.meters.aggregations import Aggregation
 from spanledger.billing.models import Customer, EventRecord, InvoiceLineRecord, InvoiceRecord
 from spanledger.billing.portal.customer_data import current_period, estimate_draft_lines
 from spanledger.billing.portal.sql import EVENTS_WITH_CUSTOMER, event_weight, model_of, select_meter_events
+from spanledger.billing.pricing import currency_exponent
 
 __all__ = [
     "CURRENT",
@@ -31,6 +33,7 @@ __all__ = [
     "LineSelection",
     "RequestRow",
     "RequestsPage",
+    "equal_shares",
     "line_selection",
     "requests_page",
 ]
@@ -146,20 +149,50 @@ def requests_page(
         "customer_id": selection.customer_id, "start": selection.start, "end": selection.end,
         "after_sequence": selection.after_sequence, "max_sequence": selection.max_sequence,
     }  # fmt: skip
-    weights = session.execute(
-        select_meter_events(
-            select(_events.sequence, event_weight(selection.definition)).select_from(EVENTS_WITH_CUSTOMER),
-            selection.definition,
-            **bounds,
-        ).order_by(_events.sequence)
-    ).all()
-    sequences = [row[0] for row in weights]
-    quantities = [Decimal(row[1] or 0) for row in weights]
-    charges = allocate(selection.amount, quantities, selection.currency)
-    pages = max(1, -(-len(sequences) // page_size))
-    page = min(max(1, page), pages)
-    first = (page - 1) * page_size
-    wanted = sequences[first : first + page_size]
+    if selection.definition.aggregation is Aggregation.COUNT:
+        # Every request weighs 1: the allocation is arithmetic, no need to read every event.
+        total = int(
+            session.scalar(
+                select_meter_events(
+                    select(func.count()).select_from(EVENTS_WITH_CUSTOMER), selection.definition, **bounds
+                )
+            )
+            or 0
+        )
+        pages = max(1, -(-total // page_size))
+        page = min(max(1, page), pages)
+        first = (page - 1) * page_size
+        wanted = list(
+            session.scalars(
+                select_meter_events(
+                    select(_events.sequence).select_from(EVENTS_WITH_CUSTOMER), selection.definition, **bounds
+                )
+                .order_by(_events.sequence)
+                .offset(first)
+                .limit(page_size)
+            )
+        )
+        shares = equal_shares(selection.amount, total, selection.currency, first, first + len(wanted))
+        weighted = {s: (Decimal(1), c) for s, c in zip(wanted, shares, strict=True)}
+    else:
+        weights = session.execute(
+            select_meter_events(
+                select(_events.sequence, event_weight(selection.definition)).select_from(
+                    EVENTS_WITH_CUSTOMER
+                ),
+                selection.definition,
+                **bounds,
+            ).order_by(_events.sequence)
+        ).all()
+        sequences = [row[0] for row in weights]
+        quantities = [Decimal(row[1] or 0) for row in weights]
+        charges = allocate(selection.amount, quantities, selection.currency)
+        total = len(sequences)
+        pages = max(1, -(-total // page_size))
+        page = min(max(1, page), pages)
+        first = (page - 1) * page_size
+        wanted = sequences[first : first + page_size]
+        weighted = {s: (quantities[i], charges[i]) for i, s in enumerate(wanted, start=first)}
     rows: list[RequestRow] = []
     if wanted:
         found = {
@@ -171,12 +204,25 @@ def requests_page(
                 ).where(_events.sequence.in_(wanted))
             )
         }  # fmt: skip
-        for offset, sequence in enumerate(wanted, start=first):
+        for sequence in wanted:
             row = found[sequence]
+            quantity, charge = weighted[sequence]
             rows.append(
                 RequestRow(
                     sequence, row.occurred_at, row.model, row.input_tokens, row.output_tokens,
-                    row.cache_read_input_tokens, quantities[offset], charges[offset],
+                    row.cache_read_input_tokens, quantity, charge,
                 )
             )  # fmt: skip
-    return RequestsPage(selection, len(sequences), page, pages, rows)
+    return RequestsPage(selection, total, page, pages, rows)
+
+
+def equal_shares(amount: Decimal, count: int, currency: str, start: int, stop: int) -> list[Decimal]:
+    """Shares ``start`` to ``stop`` of :func:`~spanledger.billing.margins.allocate` splitting
+    ``amount`` over ``count`` equal weights, without building all ``count`` of them: everyone gets the
+    floor, and the leftover minor units go to the first requests (allocate's tie order)."""
+    if count <= 0:
+        return []
+    quantum = Decimal(1).scaleb(-currency_exponent(currency))
+    floor = (amount / count).quantize(quantum, rounding=ROUND_FLOOR)
+    left = int(((amount - floor * count) / quantum).to_integral_value())
+    return [floor + quantum if index < left else floor for index in range(start, stop)]

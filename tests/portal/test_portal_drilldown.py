@@ -9,7 +9,7 @@ from datetime import timedelta
 from decimal import Decimal
 
 from conftest import SECRET
-from portal_ledger import NOW, money
+from portal_ledger import NOV, NOW, money
 
 from spanledger.billing.invoices import explain, invoice_lines
 from spanledger.billing.models import InvoiceRecord
@@ -97,3 +97,37 @@ def test_another_customers_invoice_or_a_missing_line_is_not_found(client, ledger
         ).status_code
         == 403
     )
+
+
+def test_equal_shares_are_allocates_parts_for_equal_weights():
+    from spanledger.billing.margins import allocate
+    from spanledger.billing.portal.drilldown import equal_shares
+
+    for amount, count in (
+        (Decimal("10.00"), 3),
+        (Decimal("0.05"), 7),
+        (Decimal("123.45"), 1000),
+        (Decimal(0), 4),
+    ):
+        expected = allocate(amount, [Decimal(1)] * count, "USD")
+        assert equal_shares(amount, count, "USD", 0, count) == expected
+        assert equal_shares(amount, count, "USD", 2, 3) == expected[2:3]
+    assert equal_shares(Decimal(1000), 3, "JPY", 0, 3) == allocate(Decimal(1000), [Decimal(1)] * 3, "JPY")
+    assert equal_shares(Decimal("5.00"), 0, "USD", 0, 0) == []
+
+
+def test_a_count_meter_line_pages_through_equal_shares(session, ledger):
+    from spanledger.billing.margins import allocate
+    from spanledger.billing.meters import MeterDefinition
+    from spanledger.billing.models import Customer
+    from spanledger.billing.portal.drilldown import LineSelection
+
+    acme = session.query(Customer).filter_by(external_id="acme").one()
+    definition = MeterDefinition.parse("requests", "count", None, event_name="gen_ai.call")
+    selection = LineSelection("test", "requests usage", "USD", Decimal("1.00"), acme.id, definition,
+                              NOV, NOW, None, None)  # fmt: skip
+    pages = [requests_page(session, selection, page, page_size=40) for page in (1, 2, 3, 4)]
+    rows = [row for page in pages for row in page.rows]
+    assert pages[0].total_requests == len(rows) == 139 and pages[0].pages == 4
+    assert [r.charge for r in rows] == allocate(Decimal("1.00"), [Decimal(1)] * 139, "USD")
+    assert [r.sequence for r in rows] == sorted(r.sequence for r in rows)
