@@ -11,6 +11,7 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from decimal import Decimal
+from typing import Any
 
 from sqlalchemy import func, select
 from sqlalchemy.orm import Session
@@ -35,9 +36,17 @@ from spanledger.billing.models import (
     InvoiceRecord,
     Meter,
     SubscriptionRecord,
+    UsageRollup,
 )
 from spanledger.billing.plans import Interval
 from spanledger.billing.portal.sql import EVENTS_WITH_CUSTOMER, day_of, dialect_name, select_meter_events
+from spanledger.billing.rollups.queries import (
+    answerable,
+    combine_partials,
+    compile_rollup_filter,
+    rollup_aggregates,
+    split_window,
+)
 from spanledger.billing.subscriptions import Period, billing_period_containing
 
 __all__ = [
@@ -51,6 +60,7 @@ __all__ = [
     "MeterUsageView",
     "current_period",
     "customer_portal_view",
+    "daily_usage",
     "estimate",
     "estimate_draft_lines",
 ]
@@ -183,17 +193,62 @@ def _usage(session: Session, customer: Customer, meters: list[Meter], period: Pe
     return views
 
 
+def _daily_from_events(
+    session: Session, definition: MeterDefinition, customer_id: int, start: datetime, end: datetime
+) -> dict[str, tuple[Any, ...]]:
+    day = day_of(dialect_name(session)).label("day")
+    field_ = resolve_field(definition.field) if definition.field else None
+    statement = select(day, *definition.aggregation.sql_columns(field_)).select_from(EVENTS_WITH_CUSTOMER)
+    statement = select_meter_events(statement, definition, customer_id=customer_id, start=start, end=end)
+    return {row[0]: tuple(row[1:]) for row in session.execute(statement.group_by(day))}
+
+
+def _daily_from_rollups(
+    session: Session, definition: MeterDefinition, customer_id: int, start: datetime, end: datetime
+) -> dict[str, tuple[Any, ...]]:
+    rollups = UsageRollup.__table__.c
+    day = day_of(dialect_name(session), rollups.hour).label("day")
+    aggregates = rollup_aggregates(definition.aggregation, definition.field)
+    joined = UsageRollup.__table__.join(Customer.__table__, Customer.__table__.c.id == rollups.customer_id)
+    statement = (
+        select(day, *aggregates)
+        .select_from(joined)
+        .where(
+            rollups.customer_id == customer_id,
+            rollups.event_name == definition.event_name,
+            rollups.hour >= start,
+            rollups.hour < end,
+        )
+        .group_by(day)
+    )
+    condition = compile_rollup_filter(definition.filter)
+    if condition is not None:
+        statement = statement.where(condition)
+    return {row[0]: tuple(row[1:]) for row in session.execute(statement)}
+
+
 def daily_usage(
     session: Session, definition: MeterDefinition, customer_id: int, start: datetime, end: datetime
 ) -> list[tuple[str, Decimal]]:
-    """The meter's value per UTC day (days without events are left out), in one ``GROUP BY``."""
-    day = day_of(dialect_name(session)).label("day")
-    field_ = resolve_field(definition.field) if definition.field else None
-    aggregates = definition.aggregation.sql_columns(field_)
-    statement = select(day, *aggregates).select_from(EVENTS_WITH_CUSTOMER)
-    statement = select_meter_events(statement, definition, customer_id=customer_id, start=start, end=end)
-    rows = session.execute(statement.group_by(day).order_by(day)).all()
-    return [(row[0], definition.aggregation.finish(tuple(row[1:])) or Decimal(0)) for row in rows]
+    """The meter's value per UTC day (days without events are left out): ``GROUP BY day`` over the
+    hourly rollups for the window's whole hours, over the events for its ragged edges (and for the
+    meters rollups cannot answer exactly, such as ``unique``)."""
+    whole, edges = split_window(start, end)
+    if not answerable(definition) or whole is None:
+        partials = _daily_from_events(session, definition, customer_id, start, end)
+    else:
+        partials = _daily_from_rollups(session, definition, customer_id, *whole)
+        for edge_start, edge_end in edges:
+            for day, values in _daily_from_events(
+                session, definition, customer_id, edge_start, edge_end
+            ).items():
+                known = partials.get(day)
+                partials[day] = (
+                    values if known is None else combine_partials(definition.aggregation, known, values)
+                )
+    return [
+        (day, definition.aggregation.finish(values) or Decimal(0)) for day, values in sorted(partials.items())
+    ]
 
 
 def _credits(session: Session, customer_id: int, now: datetime) -> list[CreditAccountView]:

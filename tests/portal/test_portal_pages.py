@@ -169,3 +169,21 @@ def test_without_a_secret_key_every_link_is_refused(sessions, ledger, secret):
     with TestClient(app) as client:
         assert client.get(url("acme")).status_code == 403
         assert client.get("/admin").status_code == 403
+
+
+@pytest.mark.parametrize("meter", ["tokens", "agent-tokens"])
+def test_daily_usage_from_rollups_equals_the_event_scan(session, ledger, meter):
+    from spanledger.billing.models import Customer
+    from spanledger.billing.portal.customer_data import _daily_from_events, daily_usage
+
+    definition = to_definition(get_meter(session, meter))
+    for customer in ("acme", "globex"):
+        customer_id = session.query(Customer).filter_by(external_id=customer).one().id
+        # Ragged edges on both sides: part of the window comes from the events, the rest from rollups.
+        start, end = NOV + timedelta(hours=9, minutes=30), NOW + timedelta(minutes=7)
+        expected = sorted(
+            (day, definition.aggregation.finish(values))
+            for day, values in _daily_from_events(session, definition, customer_id, start, end).items()
+        )
+        assert daily_usage(session, definition, customer_id, start, end) == expected
+        assert expected or meter == "agent-tokens"
