@@ -3,15 +3,12 @@
 from __future__ import annotations
 
 import pytest
-from portal_ledger import NOW, build_ledger
+from portal_ledger import ADMIN, NOW, SECRET, build_ledger
 from starlette.applications import Starlette
 from starlette.testclient import TestClient
 
 from spanledger.billing.db import make_session_factory
 from spanledger.billing.portal import portal_routes
-
-SECRET = "portal-test-secret-key-0123456789"
-ADMIN = "admin-test-token-abcdef"
 
 
 @pytest.fixture

@@ -15,6 +15,9 @@ from spanledger.billing.invoices import finalize, find_invoice, pay, run_invoice
 from spanledger.billing.subscriptions.service import subscribe
 from spanledger.billing.usage_event import UsageEvent
 
+#: The portal routes' signing key and admin token in the tests.
+SECRET = "portal-test-secret-key-0123456789"
+ADMIN = "admin-test-token-abcdef"
 OCT = datetime(2026, 10, 1, tzinfo=UTC)
 NOV = datetime(2026, 11, 1, tzinfo=UTC)
 #: "Now" for every portal test: November 20th, 2026, noon UTC.
@@ -114,4 +117,4 @@ def money(value: Decimal) -> str:
     return f"{value.quantize(Decimal('0.01'))} USD"
 
 
-__all__ = ["EVIL", "NOV", "NOW", "OCT", "build_ledger", "call", "find_invoice", "money"]
+__all__ = ["ADMIN", "EVIL", "NOV", "NOW", "OCT", "SECRET", "build_ledger", "call", "find_invoice", "money"]

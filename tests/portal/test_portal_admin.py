@@ -9,8 +9,7 @@ from datetime import timedelta
 from decimal import Decimal
 
 import pytest
-from conftest import ADMIN
-from portal_ledger import NOW, OCT
+from portal_ledger import ADMIN, NOW, OCT
 
 from spanledger.billing.cost_report import cost_report
 from spanledger.billing.margin_report import margin_report, negative_margin_customers

@@ -8,8 +8,7 @@ import re
 from datetime import timedelta
 from decimal import Decimal
 
-from conftest import SECRET
-from portal_ledger import NOV, NOW, money
+from portal_ledger import NOV, NOW, SECRET, money
 
 from spanledger.billing.invoices import explain, invoice_lines
 from spanledger.billing.models import InvoiceRecord

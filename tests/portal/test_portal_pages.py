@@ -9,8 +9,7 @@ from datetime import timedelta
 from decimal import Decimal
 
 import pytest
-from conftest import SECRET
-from portal_ledger import EVIL, NOV, NOW, money
+from portal_ledger import EVIL, NOV, NOW, SECRET, money
 from sqlalchemy import select
 
 from spanledger.billing.invoices import invoice_lines, run_invoices
