@@ -46,3 +46,15 @@ def test_readme_test_command_is_what_ci_runs():
     command = "python3 -m venv .venv && .venv/bin/pip install -q -e '.[test]' && .venv/bin/pytest"
     assert f"```bash\n{command}\n```" in readme
     assert f'run_pytest bash -c "{command}"' in ci
+
+
+def test_every_environment_variable_is_in_the_readme_table():
+    import re
+
+    readme = (ROOT / "README.md").read_text()
+    modules = [p for p in ROOT.glob("*/**/environment_variables.py") if ".venv" not in p.parts]
+    assert len(modules) >= 4
+    names = {n for p in modules for n in re.findall(r"^(SPANLEDGER_[A-Z_]+) = ", p.read_text(), re.M)}
+    assert names, "no variables found"
+    missing = sorted(n for n in names if f"`{n}`" not in readme)
+    assert not missing, f"document these in the README's Configuration table: {missing}"
