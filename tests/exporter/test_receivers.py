@@ -9,12 +9,12 @@ import threading
 import grpc
 import httpx
 import pytest
-from conftest import FlakyIngest, stored_events
 from opentelemetry.exporter.otlp.proto.grpc.trace_exporter import OTLPSpanExporter as GrpcExporter
 from opentelemetry.exporter.otlp.proto.http import Compression
 from opentelemetry.exporter.otlp.proto.http.trace_exporter import OTLPSpanExporter as HttpExporter
 from opentelemetry.proto.collector.trace.v1 import trace_service_pb2
 from opentelemetry.sdk.trace.export import SpanExportResult
+from receiver_support import FlakyIngest, stored_events
 from spanfactory import make_spans, otlp_json, otlp_protobuf
 
 from spanledger.billing.errors import StorageUnavailableError

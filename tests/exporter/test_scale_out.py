@@ -10,9 +10,9 @@ import sys
 import threading
 
 import pytest
-from conftest import stored_events
 from opentelemetry.exporter.otlp.proto.grpc.trace_exporter import OTLPSpanExporter
 from opentelemetry.sdk.trace.export import SpanExportResult
+from receiver_support import stored_events
 from spanfactory import make_spans
 
 pytestmark = [pytest.mark.slow, pytest.mark.postgres]

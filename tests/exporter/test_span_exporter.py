@@ -4,9 +4,9 @@ from __future__ import annotations
 
 from importlib.metadata import entry_points
 
-from conftest import stored_events
 from opentelemetry.sdk.trace import TracerProvider
 from opentelemetry.sdk.trace.export import BatchSpanProcessor, SpanExportResult
+from receiver_support import stored_events
 from spanfactory import make_spans
 
 from spanledger.billing.db import create_engine_from_url

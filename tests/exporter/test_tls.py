@@ -9,7 +9,6 @@ from datetime import UTC, datetime, timedelta
 import grpc
 import httpx
 import pytest
-from conftest import stored_events
 from cryptography import x509
 from cryptography.hazmat.primitives import hashes, serialization
 from cryptography.hazmat.primitives.asymmetric import ec
@@ -17,6 +16,7 @@ from cryptography.x509.oid import NameOID
 from opentelemetry.exporter.otlp.proto.grpc.trace_exporter import OTLPSpanExporter as GrpcExporter
 from opentelemetry.exporter.otlp.proto.http.trace_exporter import OTLPSpanExporter as HttpExporter
 from opentelemetry.sdk.trace.export import SpanExportResult
+from receiver_support import stored_events
 from spanfactory import make_spans, otlp_protobuf
 
 from spanledger.exporter.environment_variables import SPANLEDGER_TLS_CERT_FILE, SPANLEDGER_TLS_KEY_FILE

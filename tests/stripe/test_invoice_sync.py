@@ -1,7 +1,7 @@
 from decimal import Decimal
 
 import pytest
-from conftest import add_customer, add_invoice, invoice_status
+from stripe_ledger import add_customer, add_invoice, invoice_status
 
 from spanledger.billing.models import StripeCustomerLink, StripeInvoiceItem, StripeInvoiceSync
 from spanledger.billing.stripe import Collection, StripeSettings, run_sync

@@ -2,7 +2,7 @@ from datetime import UTC, datetime, timedelta
 from decimal import Decimal
 
 import pytest
-from conftest import add_customer, add_events
+from stripe_ledger import add_customer, add_events
 
 from spanledger.billing.errors import ConfigurationError
 from spanledger.billing.meters.definition import MeterDefinition

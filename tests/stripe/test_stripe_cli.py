@@ -1,6 +1,6 @@
 import json
 
-from conftest import add_customer, add_invoice
+from stripe_ledger import add_customer, add_invoice
 from typer.testing import CliRunner
 
 from spanledger.billing.cli import app

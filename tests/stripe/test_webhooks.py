@@ -1,9 +1,9 @@
 import time
 
 import pytest
-from conftest import WEBHOOK_SECRET, add_customer, add_invoice, invoice_event, invoice_status, signed
 from starlette.applications import Starlette
 from starlette.testclient import TestClient
+from stripe_ledger import WEBHOOK_SECRET, add_customer, add_invoice, invoice_event, invoice_status, signed
 
 from spanledger.billing.errors import ConfigurationError
 from spanledger.billing.models import StripeInvoiceSync, StripeWebhookEvent
