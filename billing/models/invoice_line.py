@@ -29,7 +29,8 @@ class InvoiceLineRecord(Base):
     position: Mapped[int] = mapped_column(Integer)
     kind: Mapped[str] = mapped_column(String(16))
     description: Mapped[str] = mapped_column(String(512))
-    quantity: Mapped[Decimal] = mapped_column(ExactDecimal(12))
+    # Text on SQLite: a month of tokens can exceed the scaled-integer range (see models/types.py).
+    quantity: Mapped[Decimal] = mapped_column(ExactDecimal(12, sqlite_storage="text"))
     unit_amount: Mapped[Decimal | None] = mapped_column(ExactDecimal(12))
     #: The unrounded amount as text: it may need more than 12 decimal places.
     exact_amount: Mapped[str] = mapped_column(String(80))

@@ -10,6 +10,10 @@
   currency units at 12 places; SQLite raises an overflow error past that instead of answering
   wrongly — use PostgreSQL at that scale.
 
+Quantities (an invoice line's token count) can pass that bound on a busy month, so such columns are
+declared ``ExactDecimal(12, sqlite_storage="text")``: on SQLite they are stored as the exact decimal
+text instead (never summed or compared in SQL); PostgreSQL is unchanged.
+
 Binding a value with more decimal places than the column keeps raises ``ValueError``: a silent
 rounding here would be a second rounding place, and money is rounded in exactly one
 (:mod:`spanledger.billing.pricing`).
@@ -19,9 +23,9 @@ from __future__ import annotations
 
 from datetime import UTC, datetime
 from decimal import Decimal
-from typing import Any
+from typing import Any, Literal
 
-from sqlalchemy import BigInteger, DateTime, Dialect, Numeric
+from sqlalchemy import BigInteger, DateTime, Dialect, Numeric, String
 from sqlalchemy.types import TypeDecorator, TypeEngine
 
 __all__ = ["ExactDecimal", "UTCDateTime"]
@@ -58,18 +62,21 @@ class ExactDecimal(TypeDecorator[Decimal]):
     impl = Numeric(38, 12)
     cache_ok = True
 
-    def __init__(self, places: int = 12) -> None:
+    def __init__(self, places: int = 12, sqlite_storage: Literal["integer", "text"] = "integer") -> None:
         super().__init__()
         self.places = places
+        self.sqlite_storage = sqlite_storage
         self._quantum = Decimal(1).scaleb(-places)
         self._scale = 10**places
 
     def __repr__(self) -> str:
+        if self.sqlite_storage == "text":
+            return f"ExactDecimal({self.places}, sqlite_storage='text')"
         return f"ExactDecimal({self.places})"
 
     def load_dialect_impl(self, dialect: Dialect) -> TypeEngine[Any]:
         if dialect.name == "sqlite":
-            return dialect.type_descriptor(BigInteger())
+            return dialect.type_descriptor(String(64) if self.sqlite_storage == "text" else BigInteger())
         return dialect.type_descriptor(Numeric(38, self.places, asdecimal=True))
 
     def process_bind_param(self, value: Any, dialect: Dialect) -> Decimal | int | None:
@@ -83,12 +90,16 @@ class ExactDecimal(TypeDecorator[Decimal]):
         if exact != exact.quantize(self._quantum):
             raise ValueError(f"{value} has more than {self.places} decimal places")
         if dialect.name == "sqlite":
+            if self.sqlite_storage == "text":
+                return str(exact.quantize(self._quantum))
             return int(exact.scaleb(self.places))
         return exact
 
     def process_result_value(self, value: Any, dialect: Dialect) -> Decimal | None:
         if value is None:
             return None
+        if dialect.name == "sqlite" and self.sqlite_storage == "text":
+            return Decimal(value).quantize(self._quantum)
         if dialect.name == "sqlite":
             if isinstance(value, float):
                 raise ValueError("SQLite returned a float for an exact Decimal column (AVG is not exact)")
