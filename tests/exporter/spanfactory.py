@@ -73,3 +73,31 @@ def otlp_json_document(spans: Sequence[ReadableSpan]) -> dict:
 
 def otlp_json(spans: Sequence[ReadableSpan]) -> bytes:
     return json.dumps(otlp_json_document(spans)).encode()
+
+
+def unwrap_leftover_wrappers(package_name: str) -> list[str]:
+    """Undo method wrappers an instrumentation left on ``package_name``'s classes.
+
+    OpenLLMetry 0.62's ``uninstrument()`` leaves its wrappers on the SDK classes (it unwraps other
+    module paths than it wrapped), which would change later tests' SDK behaviour; returns what was
+    unwrapped.
+    """
+    import importlib
+    import inspect
+    import pkgutil
+
+    package = importlib.import_module(package_name)
+    restored = []
+    for info in pkgutil.walk_packages(package.__path__, f"{package_name}."):
+        try:
+            module = importlib.import_module(info.name)
+        except Exception:  # an optional submodule whose extra is not installed
+            continue
+        for cls in [
+            c for c in vars(module).values() if inspect.isclass(c) and c.__module__ == module.__name__
+        ]:
+            for attribute, value in list(vars(cls).items()):
+                if type(value).__name__.endswith("FunctionWrapper") and hasattr(value, "__wrapped__"):
+                    setattr(cls, attribute, value.__wrapped__)
+                    restored.append(f"{cls.__qualname__}.{attribute}")
+    return restored

@@ -13,7 +13,14 @@ import anthropic
 import httpx2
 import openai
 import pytest
-from spanfactory import make_spans, memory_provider, otlp_json, otlp_protobuf, records
+from spanfactory import (
+    make_spans,
+    memory_provider,
+    otlp_json,
+    otlp_protobuf,
+    records,
+    unwrap_leftover_wrappers,
+)
 
 from spanledger.exporter import dialects
 from spanledger.exporter.limits import ReceiverLimits
@@ -90,6 +97,7 @@ def openllmetry_anthropic_spans():
         _anthropic_call(_anthropic_client(None).with_options(open_telemetry=False))
     finally:
         instrumentor.uninstrument()
+        unwrap_leftover_wrappers("anthropic.resources")
     spans = list(exporter.get_finished_spans())
     provider.shutdown()
     return spans
@@ -108,6 +116,7 @@ def openllmetry_openai_spans():
         client.chat.completions.create(model="gpt-4o", messages=[{"role": "user", "content": "Hi"}])
     finally:
         instrumentor.uninstrument()
+        unwrap_leftover_wrappers("openai.resources")
     spans = list(exporter.get_finished_spans())
     provider.shutdown()
     return spans
