@@ -47,11 +47,11 @@ from spanledger.billing.invoices.lifecycle import (
 from spanledger.billing.invoices.lines import invoice_totals
 from spanledger.billing.models import (
     Customer,
-    EventRecord,
     InvoiceLineRecord,
     InvoiceNumber,
     InvoiceRecord,
     SubscriptionRecord,
+    UsageRollup,
 )
 from spanledger.billing.subscriptions import (
     Period,
@@ -255,9 +255,8 @@ def _write_draft(
 
 
 def _customers_with_usage(session: Session, start: datetime, end: datetime) -> list[Customer]:
-    ids = select(EventRecord.customer_id).where(
-        EventRecord.occurred_at >= start, EventRecord.occurred_at < end
-    )
+    # A calendar month is whole UTC hours, so the hourly rollups know exactly who has usage in it.
+    ids = select(UsageRollup.customer_id).where(UsageRollup.hour >= start, UsageRollup.hour < end)
     return list(session.scalars(select(Customer).where(Customer.id.in_(ids)).order_by(Customer.external_id)))
 
 
