@@ -6,7 +6,12 @@ variable, else the default.
 
 from __future__ import annotations
 
-__all__ = ["SPANLEDGER_DATABASE_URL", "SPANLEDGER_TEST_POSTGRES_URL"]
+import logging
+from collections.abc import Mapping
+
+__all__ = ["SPANLEDGER_DATABASE_URL", "SPANLEDGER_TEST_POSTGRES_URL", "positive_int_from_env"]
+
+_log = logging.getLogger(__name__)
 
 SPANLEDGER_DATABASE_URL = "SPANLEDGER_DATABASE_URL"
 """SQLAlchemy URL of the ledger. Default ``sqlite:///spanledger.db`` (a file in the working
@@ -15,3 +20,18 @@ directory). Use ``postgresql+psycopg://user@host/db`` when several receivers sha
 SPANLEDGER_TEST_POSTGRES_URL = "SPANLEDGER_TEST_POSTGRES_URL"
 """Tests only: a PostgreSQL URL; when set, every storage test also runs on PostgreSQL in a schema
 of its own."""
+
+
+def positive_int_from_env(environ: Mapping[str, str], name: str, default: int) -> int:
+    """``environ[name]`` as a positive integer; a bad value is logged and ``default`` used."""
+    raw = environ.get(name, "").strip()
+    if not raw:
+        return default
+    try:
+        value = int(raw)
+    except ValueError:
+        value = 0
+    if value <= 0:
+        _log.warning("%s=%r is not a positive whole number; using %d", name, raw, default)
+        return default
+    return value

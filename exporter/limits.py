@@ -6,12 +6,12 @@ says which limit was hit and how to stay under it.
 
 from __future__ import annotations
 
-import logging
 import os
 import zlib
 from collections.abc import Mapping
 from dataclasses import dataclass
 
+from spanledger.billing.environment_variables import positive_int_from_env
 from spanledger.billing.errors import ConfigurationError
 from spanledger.exporter.environment_variables import (
     SPANLEDGER_MAX_ATTRIBUTE_LENGTH,
@@ -21,27 +21,11 @@ from spanledger.exporter.environment_variables import (
 )
 from spanledger.exporter.errors import PayloadError, PayloadTooLargeError
 
-__all__ = ["ReceiverLimits", "decompress", "positive_int_from_env"]
+__all__ = ["ReceiverLimits", "decompress"]
 
-_log = logging.getLogger(__name__)
 
 # Inflate in slices of this size, so memory stays bounded by the limit plus one slice.
 _CHUNK = 256 * 1024
-
-
-def positive_int_from_env(environ: Mapping[str, str], name: str, default: int) -> int:
-    """``environ[name]`` as a positive integer; a bad value is logged and ``default`` used."""
-    raw = environ.get(name, "").strip()
-    if not raw:
-        return default
-    try:
-        value = int(raw)
-    except ValueError:
-        value = 0
-    if value <= 0:
-        _log.warning("%s=%r is not a positive whole number; using %d", name, raw, default)
-        return default
-    return value
 
 
 @dataclass(frozen=True, slots=True)

@@ -25,6 +25,7 @@ import uvicorn
 from starlette.routing import BaseRoute
 
 from spanledger.billing.db import create_engine_from_url, make_session_factory
+from spanledger.billing.environment_variables import positive_int_from_env
 from spanledger.billing.errors import ConfigurationError
 from spanledger.billing.ingest import ingest
 from spanledger.exporter.auth import TokenAuthenticator
@@ -41,7 +42,7 @@ from spanledger.exporter.environment_variables import (
     SPANLEDGER_TLS_KEY_FILE,
 )
 from spanledger.exporter.group_commit import GroupCommitter, IngestFunction
-from spanledger.exporter.limits import ReceiverLimits, positive_int_from_env
+from spanledger.exporter.limits import ReceiverLimits
 from spanledger.exporter.mapping import MappingSettings
 from spanledger.exporter.receiver_grpc import TLSFiles, create_grpc_server
 from spanledger.exporter.receiver_http import create_http_app

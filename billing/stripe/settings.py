@@ -12,6 +12,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field
 from enum import StrEnum
 
+from spanledger.billing.environment_variables import positive_int_from_env
 from spanledger.billing.errors import ConfigurationError
 from spanledger.billing.stripe.environment_variables import (
     SPANLEDGER_STRIPE_API_BASE,
@@ -75,20 +76,6 @@ def _env_choice(name: str, enum: type[StrEnum], default: StrEnum, environ: Mappi
         return default
 
 
-def _env_int(name: str, default: int, environ: Mapping[str, str]) -> int:
-    raw = environ.get(name)
-    if not raw:
-        return default
-    try:
-        value = int(raw)
-    except ValueError:
-        value = 0
-    if value <= 0:
-        _log.warning("%s=%r is not a positive whole number; using %s", name, raw, default)
-        return default
-    return value
-
-
 @dataclass(frozen=True)
 class StripeSettings:
     """Everything the Stripe integration needs to know; build it with :meth:`from_env`."""
@@ -129,10 +116,12 @@ class StripeSettings:
             "webhook_secret": env.get(SPANLEDGER_STRIPE_WEBHOOK_SECRET) or None,
             "default_mode": _env_choice(SPANLEDGER_STRIPE_MODE, StripeMode, StripeMode.INVOICES, env),
             "collection": _env_choice(SPANLEDGER_STRIPE_COLLECTION, Collection, Collection.CHARGE, env),
-            "days_until_due": _env_int(SPANLEDGER_STRIPE_DAYS_UNTIL_DUE, DEFAULT_DAYS_UNTIL_DUE, env),
+            "days_until_due": positive_int_from_env(
+                env, SPANLEDGER_STRIPE_DAYS_UNTIL_DUE, DEFAULT_DAYS_UNTIL_DUE
+            ),
             "meters": parse_meter_map(meters_text) if meters_text else {},
-            "meter_interval_seconds": _env_int(
-                SPANLEDGER_STRIPE_METER_INTERVAL, DEFAULT_METER_INTERVAL_SECONDS, env
+            "meter_interval_seconds": positive_int_from_env(
+                env, SPANLEDGER_STRIPE_METER_INTERVAL, DEFAULT_METER_INTERVAL_SECONDS
             ),
             "api_base": env.get(SPANLEDGER_STRIPE_API_BASE) or None,
         }
