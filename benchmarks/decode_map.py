@@ -22,7 +22,8 @@ from spanledger.exporter.group_commit import GroupCommitter
 from spanledger.exporter.trace_intake import PayloadFormat, TraceIntake
 
 
-def _no_database():  # noqa: ANN202 - never called: map() does not commit
+def _no_database() -> None:
+    # Never called: map() does not commit.
     raise AssertionError("the decode/map benchmark stores nothing")
 
 
