@@ -4,13 +4,18 @@ model, provider, day, week or month, and the customers whose margin is negative.
 - **Revenue** comes from invoices (drafts, finalized and paid; never void) in the report currency
   whose billing month starts in the window. A usage line is attributed to the events it covers —
   the line's own recorded selection: meter, customer, window and ingestion sequence bounds — in
-  proportion to each event's metered quantity, with :func:`spanledger.billing.margins.allocate`
-  (exact to the cent: the parts add up to the line). Other lines (base fee, seats, credit packs,
-  credits) belong to the customer and to the invoice's month; by model or provider they are
-  grouped under ``(base fee)``, ``(credit packs)`` or ``(credits)``.
+  proportion to their metered quantity: the line's ``(model, provider, day)`` groups
+  (:mod:`spanledger.billing.line_weights`: stored when the invoice was finalized, computed from the
+  rollups for drafts) are summed by the report's key and the amount is split over those keys with
+  :func:`spanledger.billing.margins.allocate` (exact to the cent: the parts add up to the line; a tie
+  for the last cent goes to the earlier key). Other lines (base fee, seats, credit packs, credits)
+  belong to the customer and to the invoice's month; by model or provider they are grouped under
+  ``(base fee)``, ``(credit packs)`` or ``(credits)``.
 - **Upstream cost** is the stored cost of every event that occurred in the window (billed or not),
   so usage nobody pays for shows as a loss. Events with an unknown (NULL) cost are counted, never
-  taken as 0.
+  taken as 0. It is read from the hourly rollups
+  (:func:`spanledger.billing.rollups.queries.daily_costs`; the events of ragged edge hours and of
+  costs in another currency only), so a report costs O(invoice lines + rollup cells), not O(events).
 
 The arithmetic is the pure :mod:`spanledger.billing.margins`; this module only reads.
 """
@@ -18,28 +23,27 @@ The arithmetic is the pure :mod:`spanledger.billing.margins`; this module only r
 from __future__ import annotations
 
 from collections.abc import Iterator
-from datetime import datetime
+from datetime import UTC, datetime
 from decimal import Decimal
 from enum import StrEnum
-from typing import Any
 
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from spanledger.billing.db import storage_errors
 from spanledger.billing.errors import ConfigurationError
-from spanledger.billing.invoices.selection import event_value_column
+from spanledger.billing.line_weights import USAGE_KINDS, LineSelection, WeightGroup, revenue_line_weights
 from spanledger.billing.margins import MarginRow, TimeBucket, allocate, bucket_start, margin_rows
-from spanledger.billing.meters import MeterDefinition, compile_filter
-from spanledger.billing.meters.aggregations import Aggregation
-from spanledger.billing.models import Customer, EventRecord, InvoiceLineRecord, InvoiceRecord
+from spanledger.billing.models import Customer, InvoiceLineRecord, InvoiceRecord
 from spanledger.billing.pricing import normalize_currency
+from spanledger.billing.rollups.queries import daily_costs
 
 __all__ = ["MarginGrouping", "margin_report", "negative_margin_customers"]
 
 _ZERO = Decimal(0)
-_events = EventRecord.__table__.c
 _customers = Customer.__table__.c
+_lines = InvoiceLineRecord.__table__.c
+_invoices = InvoiceRecord.__table__.c
 _NON_USAGE_KEYS = {"base_fee": "(base fee)", "seats": "(base fee)", "credit_pack": "(credit packs)"}
 
 
@@ -52,16 +56,14 @@ class MarginGrouping(StrEnum):
     MONTH = "month"
 
 
-def _event_key(
-    by: MarginGrouping, customer: str, model: str | None, provider: str | None, at: datetime
-) -> str:
+def _group_key(by: MarginGrouping, customer: str, model: str | None, provider: str | None, day: str) -> str:
     if by is MarginGrouping.CUSTOMER:
         return customer
     if by is MarginGrouping.MODEL:
         return model or "(unknown model)"
     if by is MarginGrouping.PROVIDER:
         return provider or "(unknown provider)"
-    return bucket_start(at, TimeBucket(by.value)).isoformat()
+    return bucket_start(datetime.fromisoformat(day).replace(tzinfo=UTC), TimeBucket(by.value)).isoformat()
 
 
 def _line_key(by: MarginGrouping, customer: str, kind: str, period_start: datetime) -> str:
@@ -75,92 +77,60 @@ def _line_key(by: MarginGrouping, customer: str, kind: str, period_start: dateti
 def _cost_items(
     session: Session, by: MarginGrouping, currency: str, start: datetime | None, end: datetime | None
 ) -> Iterator[tuple[str, Decimal, Decimal, int]]:
-    statement = select(
-        _customers.external_id,
-        _events.response_model,
-        _events.request_model,
-        _events.provider,
-        _events.occurred_at,
-        _events.upstream_cost,
-        _events.upstream_cost_currency,
-    ).select_from(EventRecord.__table__.join(Customer.__table__, _customers.id == _events.customer_id))
-    if start is not None:
-        statement = statement.where(_events.occurred_at >= start)
-    if end is not None:
-        statement = statement.where(_events.occurred_at < end)
-    for customer, response_model, request_model, provider, at, cost, cost_currency in session.execute(
-        statement.execution_options(yield_per=5000)
-    ):
-        key = _event_key(by, customer, response_model or request_model, provider, at)
-        if cost is None:
-            yield key, _ZERO, _ZERO, 1
-        elif cost_currency in (None, currency):
-            yield key, _ZERO, cost, 0
-
-
-def _line_events(session: Session, invoice: InvoiceRecord, line: InvoiceLineRecord) -> list[Any]:
-    """The events a usage line covers (its recorded selection), with each one's metered quantity."""
-    snapshot = dict(line.meter_snapshot or {})
-    definition = MeterDefinition.parse(
-        snapshot.get("name", "meter"),
-        snapshot["aggregation"],
-        snapshot.get("field"),
-        event_name=snapshot.get("event_name"),
-        filter=snapshot.get("filter"),
-    )
-    counted = definition.aggregation is Aggregation.COUNT
-    value = None if counted else event_value_column(definition)
-    columns = [_events.response_model, _events.request_model, _events.provider, _events.occurred_at]
-    statement = select(*columns, *([] if value is None else [value])).where(
-        _events.customer_id == invoice.customer_id, _events.event_name == definition.event_name
-    )
-    if line.window_start is not None:
-        statement = statement.where(_events.occurred_at >= line.window_start)
-    if line.window_end is not None:
-        statement = statement.where(_events.occurred_at < line.window_end)
-    if line.after_sequence is not None:
-        statement = statement.where(_events.sequence > line.after_sequence)
-    if line.max_sequence is not None:
-        statement = statement.where(_events.sequence <= line.max_sequence)
-    condition = compile_filter(definition.filter)
-    if condition is not None:
-        statement = statement.where(condition)
-    rows = []
-    for row in session.execute(statement.order_by(_events.sequence)):
-        weight = Decimal(1) if counted else Decimal(row[4] or 0)
-        rows.append((row[0] or row[1], row[2], row[3], weight))
-    return rows
+    """Per rollup group: its cost in ``currency`` and unknown-cost events (a group whose events all
+    have a cost in another currency contributes nothing, as those events never did)."""
+    for (customer, model, provider, day), (cost, unknown, _count, priced) in daily_costs(
+        session, currency, start, end
+    ).items():
+        if unknown or priced:
+            yield _group_key(by, customer, model, provider, day), _ZERO, cost, unknown
 
 
 def _revenue_items(
     session: Session, by: MarginGrouping, currency: str, start: datetime | None, end: datetime | None
 ) -> Iterator[tuple[str, Decimal, Decimal, int]]:
     statement = (
-        select(InvoiceRecord, _customers.external_id)
-        .join(Customer.__table__, _customers.id == InvoiceRecord.customer_id)
-        .where(InvoiceRecord.currency == currency, InvoiceRecord.status != "void")
-        .order_by(InvoiceRecord.id)
-    )
-    if start is not None:
-        statement = statement.where(InvoiceRecord.period_start >= start)
-    if end is not None:
-        statement = statement.where(InvoiceRecord.period_start < end)
-    for invoice, customer in session.execute(statement).all():
-        lines = session.scalars(
-            select(InvoiceLineRecord)
-            .where(InvoiceLineRecord.invoice_id == invoice.id)
-            .order_by(InvoiceLineRecord.position)
+        select(
+            _lines.id, _lines.kind, _lines.amount, _lines.meter_snapshot, _customers.external_id,
+            _invoices.period_start, _invoices.status, _invoices.customer_id, _lines.window_start,
+            _lines.window_end, _lines.after_sequence, _lines.max_sequence,
         )
-        for line in lines:
-            if line.amount == 0:
-                continue
-            events = _line_events(session, invoice, line) if line.meter_snapshot else []
-            if by is MarginGrouping.CUSTOMER or not events:
-                yield _line_key(by, customer, line.kind, invoice.period_start), line.amount, _ZERO, 0
-                continue
-            parts = allocate(line.amount, [weight for *_, weight in events], currency)
-            for (model, provider, at, _weight), part in zip(events, parts, strict=True):
-                yield _event_key(by, customer, model, provider, at), part, _ZERO, 0
+        .select_from(
+            InvoiceLineRecord.__table__.join(InvoiceRecord.__table__, _invoices.id == _lines.invoice_id)
+            .join(Customer.__table__, _customers.id == _invoices.customer_id)
+        )
+        .where(_invoices.currency == currency, _invoices.status != "void", _lines.amount != 0)
+        .order_by(_invoices.id, _lines.position)
+    )  # fmt: skip
+    if start is not None:
+        statement = statement.where(_invoices.period_start >= start)
+    if end is not None:
+        statement = statement.where(_invoices.period_start < end)
+    rows = session.execute(statement).all()
+    weights: dict[int, list[WeightGroup]] = {}
+    if by is not MarginGrouping.CUSTOMER:
+        drafts, finalized = [], []
+        for row in rows:
+            if row.meter_snapshot and row.kind in USAGE_KINDS:
+                if row.status == "draft":
+                    drafts.append(LineSelection(
+                        row.id, row.customer_id, row.meter_snapshot, row.window_start, row.window_end,
+                        row.after_sequence, row.max_sequence,
+                    ))  # fmt: skip
+                else:
+                    finalized.append(row.id)
+        weights = revenue_line_weights(session, drafts, finalized)
+    for row in rows:
+        groups: dict[str, Decimal] = {}
+        for group in weights.get(row.id, []):
+            key = _group_key(by, row.external_id, group.model, group.provider, group.day)
+            groups[key] = groups.get(key, _ZERO) + group.weight
+        if not groups:
+            yield _line_key(by, row.external_id, row.kind, row.period_start), row.amount, _ZERO, 0
+            continue
+        keys = sorted(groups)
+        for key, part in zip(keys, allocate(row.amount, [groups[k] for k in keys], currency), strict=True):
+            yield key, part, _ZERO, 0
 
 
 def margin_report(

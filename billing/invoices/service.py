@@ -408,6 +408,10 @@ def finalize(session: Session, reference: str | int) -> InvoiceRecord:
         invoice.finalized_at = invoice.updated_at = now
         session.flush()
         settle_overage(session, invoice, invoice_lines(session, invoice))
+        # The usage lines' split by model and day, frozen with the invoice (margin report, Cost Insights).
+        from spanledger.billing.line_weights import store_line_weights  # it imports invoices.selection
+
+        store_line_weights(session, [invoice.id])
     return invoice
 
 

@@ -8,6 +8,7 @@ from spanledger.billing.models.customer import Customer
 from spanledger.billing.models.ingest_state import INGEST_STATE_ID, IngestState
 from spanledger.billing.models.invoice import InvoiceRecord
 from spanledger.billing.models.invoice_line import InvoiceLineRecord
+from spanledger.billing.models.invoice_line_weight import InvoiceLineWeight
 from spanledger.billing.models.invoice_number import InvoiceNumber
 from spanledger.billing.models.meter import Meter
 from spanledger.billing.models.plan import PlanRecord
@@ -37,6 +38,7 @@ __all__ = [
     "ExactDecimal",
     "IngestState",
     "InvoiceLineRecord",
+    "InvoiceLineWeight",
     "InvoiceNumber",
     "InvoiceRecord",
     "Meter",

@@ -1,40 +1,40 @@
 """The admin's Cost Insights figures: margin per customer, per model and per day, the customers with
-a negative margin, and usage anomalies — from SQL aggregates, never a Python loop over events.
+a negative margin, and usage anomalies — from the hourly rollups and the stored line splits, never
+from a scan of the events (O(rollup cells + invoice lines), whatever the size of the ledger).
 
 The rules are :mod:`spanledger.billing.margin_report`'s: revenue is what non-void invoices of the
 report currency charge, for invoices whose billing month starts in the window; upstream cost is the
 stored cost of every event that occurred in the window (billed or not; unknown costs are counted,
-never taken as 0). By model and by day, a usage line's amount is split over the ``(model, day)``
-groups of the events it covers in proportion to their metered quantity (exact to the cent with
-:func:`~spanledger.billing.margins.allocate`); the margin report splits per event, so a group may
-differ from it by rounding (at most a cent per line and group), while per-customer figures agree
-exactly. Other lines belong to ``(base fee)`` / ``(credit packs)`` / ``(credits)`` and to the day
-their billing month starts.
+never taken as 0), read from the rollups (:func:`spanledger.billing.rollups.queries.daily_costs`).
+By model and by day, a usage line's amount is split over the ``(model, day)`` groups of the events it
+covers in proportion to their metered quantity (exact to the cent with
+:func:`~spanledger.billing.margins.allocate`; a tie for the last cent goes to the earlier group in
+(model, day) order) — groups stored when the invoice was finalized, computed from the rollups for
+drafts (:mod:`spanledger.billing.line_weights`). Other lines belong to ``(base fee)`` /
+``(credit packs)`` / ``(credits)`` and to the day their billing month starts.
 """
 
 from __future__ import annotations
 
-import json
 from collections import defaultdict
 from dataclasses import dataclass
 from datetime import datetime
 from decimal import Decimal
 from typing import Any
 
-from sqlalchemy import case, func, or_, select
+from sqlalchemy import select
 from sqlalchemy.orm import Session
 
+from spanledger.billing.line_weights import USAGE_KINDS, LineSelection, WeightGroup, revenue_line_weights
 from spanledger.billing.margins import MarginRow, allocate, margin_rows
-from spanledger.billing.meters import MeterDefinition, compile_filter
-from spanledger.billing.models import Customer, EventRecord, InvoiceLineRecord, InvoiceRecord
+from spanledger.billing.models import Customer, InvoiceLineRecord, InvoiceRecord
 from spanledger.billing.portal.anomalies import Anomaly, usage_anomalies
-from spanledger.billing.portal.sql import EVENTS_WITH_CUSTOMER, day_of, dialect_name, event_weight, model_of
 from spanledger.billing.pricing import normalize_currency
+from spanledger.billing.rollups.queries import daily_costs
 
 __all__ = ["AdminView", "admin_view"]
 
 _ZERO = Decimal(0)
-_events = EventRecord.__table__.c
 _customers = Customer.__table__.c
 _lines = InvoiceLineRecord.__table__.c
 _invoices = InvoiceRecord.__table__.c
@@ -59,67 +59,31 @@ _Cube = dict[tuple[str, str, str], list[Any]]
 
 
 def _cost_cube(session: Session, currency: str, start: datetime, end: datetime) -> _Cube:
-    """One ``GROUP BY customer, model, day`` over the window's events."""
-    day = day_of(dialect_name(session)).label("day")
-    model = model_of().label("model")
-    in_currency = or_(_events.upstream_cost_currency.is_(None), _events.upstream_cost_currency == currency)
-    statement = (
-        select(
-            _customers.external_id, model, day,
-            func.sum(case((in_currency, _events.upstream_cost), else_=None)),
-            func.count() - func.count(_events.upstream_cost),
-            func.count(),
-        )
-        .select_from(EVENTS_WITH_CUSTOMER)
-        .where(_events.occurred_at >= start, _events.occurred_at < end)
-        .group_by(_customers.external_id, model, day)
-    )  # fmt: skip
+    """Costs and requests per customer, model and day, from the rollups (provider summed away)."""
     cube: _Cube = {}
-    for customer, model_name, day_text, cost, unknown, count in session.execute(statement):
-        key = (customer, model_name or "(unknown model)", day_text)
-        cube[key] = [_ZERO, Decimal(cost or 0), int(unknown or 0), int(count)]
+    for (customer, model, _provider, day), (cost, unknown, count, _priced) in daily_costs(
+        session, currency, start, end
+    ).items():
+        entry = cube.setdefault((customer, model or "(unknown model)", day), [_ZERO, _ZERO, 0, 0])
+        entry[1] += cost
+        entry[2] += unknown
+        entry[3] += count
     return cube
 
 
-def _definition(snapshot: dict[str, Any]) -> MeterDefinition:
-    return MeterDefinition.parse(
-        snapshot.get("name", "meter"), snapshot["aggregation"], snapshot.get("field"),
-        event_name=snapshot.get("event_name"), filter=snapshot.get("filter"),
-    )  # fmt: skip
+def _split_key(group: WeightGroup) -> tuple[str | None, str]:
+    return (group.model, group.day)
 
 
-def _usage_weights(
-    session: Session, snapshot: dict[str, Any], line_ids: list[int]
-) -> dict[int, list[tuple[str, str, Decimal]]]:
-    """Per usage line (all with the same meter snapshot): ``(model, day, weight)`` of its events, in
-    one statement joining the lines' recorded selections to the events."""
-    definition = _definition(snapshot)
-    day = day_of(dialect_name(session)).label("day")
-    model = model_of().label("model")
-    joined = EVENTS_WITH_CUSTOMER.join(
-        InvoiceRecord.__table__, _invoices.customer_id == _events.customer_id
-    ).join(InvoiceLineRecord.__table__, _lines.invoice_id == _invoices.id)
-    statement = (
-        select(_lines.id, model, day, func.sum(event_weight(definition)))
-        .select_from(joined)
-        .where(
-            _lines.id.in_(line_ids),
-            _events.event_name == definition.event_name,
-            _events.occurred_at >= _lines.window_start,
-            _events.occurred_at < _lines.window_end,
-            _events.sequence > func.coalesce(_lines.after_sequence, -1),
-            _events.sequence <= _lines.max_sequence,
-        )
-        .group_by(_lines.id, model, day)
-        .order_by(_lines.id, model, day)
-    )
-    condition = compile_filter(definition.filter)
-    if condition is not None:
-        statement = statement.where(condition)
-    weights: dict[int, list[tuple[str, str, Decimal]]] = defaultdict(list)
-    for line_id, model_name, day_text, weight in session.execute(statement):
-        weights[line_id].append((model_name or "(unknown model)", day_text, Decimal(weight or 0)))
-    return weights
+def _by_model_and_day(groups: list[WeightGroup]) -> list[tuple[str, str, Decimal, int]]:
+    """A line's groups summed by (model, day), in (model, day) order with the unknown model first."""
+    summed: dict[tuple[str | None, str], list[Any]] = {}
+    for group in groups:
+        entry = summed.setdefault(_split_key(group), [_ZERO, 0])
+        entry[0] += group.weight
+        entry[1] += group.events
+    ordered = sorted(summed.items(), key=lambda item: (item[0][0] is not None, item[0][0] or "", item[0][1]))
+    return [(model or "(unknown model)", day, weight, events) for (model, day), (weight, events) in ordered]
 
 
 def _add_revenue(session: Session, cube: _Cube, currency: str, start: datetime, end: datetime) -> None:
@@ -129,7 +93,8 @@ def _add_revenue(session: Session, cube: _Cube, currency: str, start: datetime, 
     rows = session.execute(
         select(
             _lines.id, _lines.kind, _lines.amount, _lines.meter_snapshot, _customers.external_id,
-            _invoices.period_start,
+            _invoices.period_start, _invoices.status, _invoices.customer_id, _lines.window_start,
+            _lines.window_end, _lines.after_sequence, _lines.max_sequence,
         )
         .select_from(joined)
         .where(
@@ -138,25 +103,31 @@ def _add_revenue(session: Session, cube: _Cube, currency: str, start: datetime, 
         )
         .order_by(_lines.id)
     ).all()  # fmt: skip
-    by_snapshot: dict[str, list[int]] = defaultdict(list)
-    for line_id, kind, _amount, snapshot, *_ in rows:
-        if snapshot and kind in ("usage", "late_usage"):
-            by_snapshot[json.dumps(snapshot, sort_keys=True)].append(line_id)
-    weights: dict[int, list[tuple[str, str, Decimal]]] = {}
-    for snapshot_text, line_ids in by_snapshot.items():
-        weights.update(_usage_weights(session, json.loads(snapshot_text), line_ids))
-    for line_id, kind, amount, _snapshot, customer, period_start in rows:
-        groups = weights.get(line_id)
+    drafts: list[LineSelection] = []
+    finalized: list[int] = []
+    for row in rows:
+        if row.meter_snapshot and row.kind in USAGE_KINDS:
+            if row.status == "draft":
+                drafts.append(LineSelection(
+                    row.id, row.customer_id, row.meter_snapshot, row.window_start, row.window_end,
+                    row.after_sequence, row.max_sequence,
+                ))  # fmt: skip
+            else:
+                finalized.append(row.id)
+    weights = revenue_line_weights(session, drafts, finalized)
+    for row in rows:
+        customer, amount = row.external_id, row.amount
+        groups = _by_model_and_day(weights.get(row.id, []))
         if not groups:
             key = (
                 customer,
-                _NON_USAGE.get(kind, f"({kind.replace('_', ' ')})"),
-                period_start.date().isoformat(),
+                _NON_USAGE.get(row.kind, f"({row.kind.replace('_', ' ')})"),
+                row.period_start.date().isoformat(),
             )
             cube.setdefault(key, [_ZERO, _ZERO, 0, 0])[0] += amount
             continue
-        parts = allocate(amount, [weight for *_, weight in groups], currency)
-        for (model, day_text, _weight), part in zip(groups, parts, strict=True):
+        parts = allocate(amount, [weight for _, _, weight, _ in groups], currency)
+        for (model, day_text, _weight, _events), part in zip(groups, parts, strict=True):
             cube.setdefault((customer, model, day_text), [_ZERO, _ZERO, 0, 0])[0] += part
 
 

@@ -21,9 +21,10 @@ customer), combined with :func:`combine_partials`.
 from __future__ import annotations
 
 from datetime import datetime, timedelta
+from decimal import Decimal
 from typing import Any
 
-from sqlalchemy import ColumnElement, and_, func, or_, select
+from sqlalchemy import ColumnElement, Engine, and_, case, func, or_, select, text
 from sqlalchemy.orm import Session
 
 from spanledger.billing.errors import InvalidMeterError
@@ -31,14 +32,17 @@ from spanledger.billing.meters.aggregations import Aggregation
 from spanledger.billing.meters.definition import MeterDefinition
 from spanledger.billing.meters.filters import Clause, Filter, Group
 from spanledger.billing.models import ROLLUP_MEASURED_FIELDS, Customer, EventRecord, UsageRollup
+from spanledger.billing.models.usage_event import FOREIGN_COST_CONDITION
 from spanledger.billing.rollups.cells import hour_of
 
 __all__ = [
     "DIMENSION_FIELDS",
+    "CostCells",
     "Window",
     "answerable",
     "combine_partials",
     "compile_rollup_filter",
+    "daily_costs",
     "rollup_totals_row",
     "rollup_usage_partials",
     "split_window",
@@ -232,3 +236,135 @@ def rollup_totals_row(
     width = len(aggregates)
     cost, unknown, count, top, current = row[width:]
     return tuple(row[:width]), (cost, unknown, count, top), None if current is None else int(current)
+
+
+#: (customer external id, model, provider, UTC day) → [upstream cost, unknown-cost events, events,
+#: events with a known cost in the report currency]
+CostCells = dict[tuple[str, str | None, str | None, str], list[Any]]
+_DEFAULT_COST_CURRENCY = "USD"  # the built-in price table's; other currencies come from price overrides
+
+
+def _day(dialect: str, column: Any) -> ColumnElement[str]:
+    if dialect == "postgresql":
+        return func.to_char(func.timezone("UTC", column), "YYYY-MM-DD")
+    # SQLite stores naive UTC text ("2026-11-03 10:00:00.000000"); its first ten characters are the day.
+    return func.substr(column, 1, 10)
+
+
+def _dialect(session: Session) -> str:
+    bind = session.get_bind()
+    return bind.dialect.name if isinstance(bind, Engine) else bind.engine.dialect.name
+
+
+def _hours_and_edges(start: datetime | None, end: datetime | None) -> tuple[bool, Any, Any, list[Window]]:
+    """(any whole hours?, their first hour or None, their end or None, the ragged edges) of a window
+    whose bounds may be open."""
+    if start is not None and end is not None:
+        hours, edges = split_window(start, end)
+        return (True, *hours, edges) if hours is not None else (False, None, None, edges)
+    first = None if start is None else hour_of(start)
+    if start is not None and first is not None and first < start:
+        first += _HOUR
+    last = None if end is None else hour_of(end)
+    edges = []
+    if start is not None and first is not None and start < first:
+        edges.append((start, first))
+    if end is not None and last is not None and last < end:
+        edges.append((last, end))
+    return True, first, last, edges
+
+
+def daily_costs(
+    session: Session, currency: str, start: datetime | None = None, end: datetime | None = None
+) -> CostCells:
+    """Upstream cost in ``currency``, unknown-cost events and events per customer, model, provider and
+    UTC day over ``[start, end)`` (either bound may be open) — exactly the event scan's figures.
+
+    Whole hours come from the rollups (a UTC day is whole hours, so hourly cells add up to days), the
+    ragged edge hours from the events. Rollups sum costs whatever their currency, so costs in another
+    currency than the report's are corrected with the events of ``ix_usage_events_foreign_cost``
+    (costs not in USD: only price overrides produce them, so there are few): a USD report takes them
+    off the rollups' sums; a report in another currency sums just those in its currency.
+    """
+    dialect = _dialect(session)
+    cells: CostCells = {}
+    any_hours, first, last, edges = _hours_and_edges(start, end)
+    in_usd = currency == _DEFAULT_COST_CURRENCY
+    if any_hours:
+        model = func.coalesce(_rollups.response_model, _rollups.request_model)
+        keys = (_customers.external_id, model, _rollups.provider, _day(dialect, _rollups.hour))
+        statement = select(
+            *keys,
+            func.sum(_rollups.upstream_cost_sum),
+            func.sum(_rollups.unknown_cost_events),
+            func.sum(_rollups.event_count),
+        ).select_from(_JOINED)
+        if first is not None:
+            statement = statement.where(_rollups.hour >= first)
+        if last is not None:
+            statement = statement.where(_rollups.hour < last)
+        for *key, cost, unknown, count in session.execute(statement.group_by(*keys)):
+            # A report in another currency than USD takes only the foreign costs in its currency.
+            known = Decimal(cost or 0) if in_usd else Decimal(0)
+            priced = int(count or 0) - int(unknown or 0) if in_usd else 0
+            cells[tuple(key)] = [known, int(unknown or 0), int(count or 0), priced]  # type: ignore[index]
+        _correct_currency(session, cells, currency, first, last)
+    for edge in edges:
+        _add_edge(session, cells, currency, edge)
+    return cells
+
+
+_EVENTS_JOINED = EventRecord.__table__.join(Customer.__table__, _customers.id == _events.customer_id)
+
+
+def _event_keys(dialect: str) -> tuple[ColumnElement[Any], ...]:
+    model = func.coalesce(_events.response_model, _events.request_model)
+    return (_customers.external_id, model, _events.provider, _day(dialect, _events.occurred_at))
+
+
+def _correct_currency(
+    session: Session, cells: CostCells, currency: str, first: datetime | None, last: datetime | None
+) -> None:
+    keys = _event_keys(_dialect(session))
+    statement = (
+        select(*keys, _events.upstream_cost_currency, func.sum(_events.upstream_cost), func.count())
+        .select_from(_EVENTS_JOINED)
+        .where(text(FOREIGN_COST_CONDITION))  # word for word the partial index's condition
+        .group_by(*keys, _events.upstream_cost_currency)
+    )
+    if first is not None:
+        statement = statement.where(_events.occurred_at >= first)
+    if last is not None:
+        statement = statement.where(_events.occurred_at < last)
+    in_usd = currency == _DEFAULT_COST_CURRENCY
+    for *key, cost_currency, cost, count in session.execute(statement):
+        entry = cells.setdefault(tuple(key), [Decimal(0), 0, 0, 0])  # type: ignore[arg-type]
+        if in_usd:
+            entry[0] -= Decimal(cost or 0)
+            entry[3] -= int(count)
+        elif cost_currency == currency:
+            entry[0] += Decimal(cost or 0)
+            entry[3] += int(count)
+
+
+def _add_edge(session: Session, cells: CostCells, currency: str, edge: Window) -> None:
+    keys = _event_keys(_dialect(session))
+    in_currency = or_(_events.upstream_cost_currency.is_(None), _events.upstream_cost_currency == currency)
+    statement = (
+        select(
+            *keys,
+            func.sum(case((in_currency, _events.upstream_cost), else_=None)),
+            func.count() - func.count(_events.upstream_cost),
+            func.count(),
+            func.count(case((in_currency, _events.upstream_cost), else_=None)),
+        )
+        .select_from(_EVENTS_JOINED)
+        .where(_events.occurred_at >= edge[0], _events.occurred_at < edge[1])
+        .group_by(*keys)
+    )
+    for *key, cost, unknown, count, priced in session.execute(statement):
+        entry = cells.setdefault(tuple(key), [Decimal(0), 0, 0, 0])  # type: ignore[arg-type]
+        entry[0] += Decimal(cost or 0)
+        entry[1] += int(unknown or 0)
+        entry[2] += int(count or 0)
+        entry[3] += int(priced or 0)
