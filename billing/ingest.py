@@ -34,6 +34,7 @@ import math
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime
+from operator import attrgetter
 from typing import Any
 
 from sqlalchemy import Connection, select, update
@@ -45,9 +46,10 @@ from spanledger.billing.costs.upstream import UpstreamCostCalculator
 from spanledger.billing.credits.service import record_consumption
 from spanledger.billing.db import storage_errors
 from spanledger.billing.errors import InvalidEventError
+from spanledger.billing.event_store import insert_event_rows, stored_dedupe_keys, take_sequences
 from spanledger.billing.models import INGEST_STATE_ID, Customer, EventRecord, IngestState
 from spanledger.billing.rollups.maintenance import update_rollups
-from spanledger.billing.usage_event import UNATTRIBUTED_CUSTOMER, UsageEvent, validate_event
+from spanledger.billing.usage_event import COLUMN_FIELDS, UNATTRIBUTED_CUSTOMER, UsageEvent, validate_event
 
 __all__ = ["IngestResult", "RejectedEvent", "ensure_customers", "ingest", "merge_event"]
 
@@ -67,6 +69,9 @@ _FILLABLE_FIELDS = (
     "reasoning_tokens",
 )
 _EVENT_COLUMNS = tuple(f.name for f in dataclasses.fields(UsageEvent) if f.name != "metadata")
+# The event fields stored in ``usage_events`` columns of the same name.
+_ROW_FIELDS = (*COLUMN_FIELDS, "metadata")
+_row_field_values = attrgetter(*_ROW_FIELDS)
 
 
 @dataclass(frozen=True, slots=True)
@@ -169,14 +174,17 @@ def ingest(
             {e.customer_external_id or UNATTRIBUTED_CUSTOMER for e in unique.values()},
             received_at,
         )
-        inserted = _insert_new(connection, unique, rows, customer_ids)
-        conflicting = [e for key, e in unique.items() if key not in inserted]
+        stored = stored_dedupe_keys(connection, unique)
+        new_rows = [rows[key] for key in unique if key not in stored]
+        _insert_new(connection, new_rows, unique, customer_ids)
+        inserted = [row["sequence"] for row in new_rows]
+        conflicting = [unique[key] for key in unique if key in stored]
         merged_sequences = _merge_into_stored(connection, conflicting, customer_ids, calculator)
         # Credit balances are exact as soon as the events that consume them commit; a merged event
         # appends only the difference to what it consumed before.
-        record_consumption(connection, sorted(inserted.values()), merged=merged_sequences)
+        record_consumption(connection, inserted, merged=merged_sequences)
         # Hourly rollups too: exact as soon as the batch commits (a merge recomputes its cells).
-        update_rollups(connection, sorted(inserted.values()), merged_sequences)
+        update_rollups(connection, new_rows, merged_sequences)
         connection.execute(
             update(IngestState)
             .where(IngestState.id == INGEST_STATE_ID)
@@ -187,7 +195,7 @@ def ingest(
         duplicates=in_batch_duplicates + len(conflicting) - len(merged_sequences),
         merged=in_batch_merges + len(merged_sequences),
         rejected=tuple(rejected),
-        inserted_sequences=tuple(sorted(inserted.values())),
+        inserted_sequences=tuple(inserted),
         merged_sequences=tuple(merged_sequences),
     )
 
@@ -267,10 +275,9 @@ def _customer_ids(connection: Connection, external_ids: list[str]) -> dict[str, 
 
 
 def _row(event: UsageEvent, received_at: datetime, calculator: UpstreamCostCalculator) -> dict[str, Any]:
-    """The ``usage_events`` row of ``event``, priced, without its ``customer_id``."""
-    row = {name: getattr(event, name) for name in _EVENT_COLUMNS if name != "customer_external_id"}
+    """The ``usage_events`` row of ``event``, priced, without its ``customer_id`` and ``sequence``."""
+    row = dict(zip(_ROW_FIELDS, _row_field_values(event), strict=True))
     row["received_at"] = received_at
-    row["metadata"] = event.metadata
     cost = calculator.cost(event)
     row["upstream_cost"] = cost.amount
     row["upstream_cost_currency"] = cost.currency
@@ -280,21 +287,16 @@ def _row(event: UsageEvent, received_at: datetime, calculator: UpstreamCostCalcu
 
 def _insert_new(
     connection: Connection,
+    new_rows: list[dict[str, Any]],
     events: dict[str, UsageEvent],
-    rows: dict[str, dict[str, Any]],
     customer_ids: dict[str, int],
-) -> dict[str, int]:
-    """Insert what is new; return {dedupe_key: sequence} of the rows actually inserted."""
-    table = EventRecord.__table__
-    statement = (
-        _dialect_insert(connection, table)
-        .on_conflict_do_nothing(index_elements=["dedupe_key"])
-        .returning(table.c.dedupe_key, table.c.sequence)
-    )
-    for key, event in events.items():
-        rows[key]["customer_id"] = customer_ids[event.customer_external_id or UNATTRIBUTED_CUSTOMER]
-    result = connection.execute(statement, list(rows.values()))
-    return {key: sequence for key, sequence in result}
+) -> None:
+    """Insert the rows of events not stored yet, numbering them in batch order."""
+    for row, sequence in zip(new_rows, take_sequences(connection, len(new_rows)), strict=True):
+        row["sequence"] = sequence
+        customer = events[row["dedupe_key"]].customer_external_id or UNATTRIBUTED_CUSTOMER
+        row["customer_id"] = customer_ids[customer]
+    insert_event_rows(connection, new_rows)
 
 
 def _merge_into_stored(

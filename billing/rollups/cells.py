@@ -12,7 +12,7 @@ Plain data in, plain data out: no database.
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Mapping
+from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from decimal import Decimal
@@ -67,13 +67,15 @@ class FieldSummary:
     minimum: Number | None = None
     maximum: Number | None = None
 
-    def add(self, value: Number | None) -> None:
-        if value is None:
-            return
-        self.total = value if self.total is None else self.total + value
-        self.count += 1
-        self.minimum = value if self.minimum is None else min(self.minimum, value)
-        self.maximum = value if self.maximum is None else max(self.maximum, value)
+    @classmethod
+    def of(cls, values: list[Number]) -> FieldSummary:
+        """The summary of ``values`` (none of them ``None``)."""
+        if not values:
+            return cls()
+        total: Number = values[0]
+        for value in values[1:]:
+            total += value
+        return cls(total, len(values), min(values), max(values))
 
     def merge(self, other: FieldSummary) -> None:
         if not other.count:
@@ -98,13 +100,15 @@ class CellMeasures:
     max_sequence: int = 0
     fields: dict[str, FieldSummary] = field(default_factory=_summaries)
 
-    def add_event(self, event: Mapping[str, Any]) -> None:
-        self.event_count += 1
-        self.max_sequence = max(self.max_sequence, event["sequence"])
-        if event["upstream_cost"] is None:
-            self.unknown_cost_events += 1
+    def add_events(self, events: Sequence[Mapping[str, Any]]) -> None:
+        """Add the events of this cell (one pass per field, with builtins: ingest folds whole batches)."""
+        if not events:
+            return
+        self.event_count += len(events)
+        self.max_sequence = max(self.max_sequence, max(event["sequence"] for event in events))
+        self.unknown_cost_events += sum(1 for event in events if event["upstream_cost"] is None)
         for name, summary in self.fields.items():
-            summary.add(_field_value(event, name))
+            summary.merge(FieldSummary.of(_field_values(events, name)))
 
     def merge(self, other: CellMeasures) -> None:
         self.event_count += other.event_count
@@ -114,15 +118,17 @@ class CellMeasures:
             summary.merge(other.fields[name])
 
 
-def _field_value(event: Mapping[str, Any], name: str) -> Number | None:
+def _field_values(events: Sequence[Mapping[str, Any]], name: str) -> list[Number]:
+    """The non-NULL values of field ``name`` over ``events``."""
     if name != "total_tokens":
-        value: Number | None = event[name]
-        return value
+        return [value for value in (event[name] for event in events) if value is not None]
     # The same derivation as the meter field: NULL only when both input and output are unknown.
-    input_tokens, output_tokens = event["input_tokens"], event["output_tokens"]
-    if input_tokens is None and output_tokens is None:
-        return None
-    return int(input_tokens or 0) + int(output_tokens or 0)
+    totals: list[Number] = []
+    for event in events:
+        input_tokens, output_tokens = event["input_tokens"], event["output_tokens"]
+        if input_tokens is not None or output_tokens is not None:
+            totals.append(int(input_tokens or 0) + int(output_tokens or 0))
+    return totals
 
 
 def fold_events(
@@ -130,12 +136,19 @@ def fold_events(
 ) -> dict[CellKey, CellMeasures]:
     """Add ``events`` (mappings with the usage event columns and ``sequence``) to cells."""
     cells = {} if into is None else into
+    by_cell: dict[CellKey, list[Mapping[str, Any]]] = {}
     for event in events:
         key = CellKey.of(event)
+        members = by_cell.get(key)
+        if members is None:
+            by_cell[key] = [event]
+        else:
+            members.append(event)
+    for key, members in by_cell.items():
         measures = cells.get(key)
         if measures is None:
             measures = cells[key] = CellMeasures()
-        measures.add_event(event)
+        measures.add_events(members)
     return cells
 
 

@@ -4,7 +4,7 @@
 events are written and under the same ingest lock, so a rollup is exact the moment its events commit
 (no compactor, no watermark, no lag — the price is a few extra statements per batch):
 
-- **New events** (``inserted_sequences``) are read back, folded into cells in Python
+- **New events** (the rows ingest just inserted, still in memory) are folded into cells in Python
   (:func:`~spanledger.billing.rollups.cells.fold_events`) and added to the stored cells: one
   ``SELECT`` of the touched cells, one ``UPDATE`` per touched cell, one multi-row ``INSERT``.
   A *late* event (one that occurred long ago) is no different: it lands in its own hour's cell.
@@ -21,7 +21,7 @@ ingest lock, which is also what keeps (customer, hour, dimensions) unique withou
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Sequence
+from collections.abc import Iterable, Mapping, Sequence
 from datetime import datetime, timedelta
 from typing import Any
 
@@ -66,15 +66,17 @@ _MEASURE_COLUMNS = [
 
 
 def update_rollups(
-    connection: Connection, inserted_sequences: Sequence[int], merged_sequences: Sequence[int] = ()
+    connection: Connection,
+    inserted_rows: Sequence[Mapping[str, Any]],
+    merged_sequences: Sequence[int] = (),
 ) -> None:
-    """Bring the rollups up to date with one ingest batch (in its transaction, under its lock)."""
-    if inserted_sequences:
-        wanted = set(inserted_sequences)
-        rows = connection.execute(
-            select(*_EVENT_COLUMNS).where(_events.sequence >= min(wanted), _events.sequence <= max(wanted))
-        ).mappings()
-        add_cells(connection, fold_events(row for row in rows if row["sequence"] in wanted))
+    """Bring the rollups up to date with one ingest batch (in its transaction, under its lock).
+
+    ``inserted_rows`` are the rows just inserted (``usage_events`` columns, ``sequence`` included),
+    folded as they are rather than read back.
+    """
+    if inserted_rows:
+        add_cells(connection, fold_events(inserted_rows))
     if merged_sequences:
         _recompute_merged(connection, merged_sequences)
 
