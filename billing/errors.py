@@ -12,7 +12,8 @@ the boundary with ``raise ... from exc`` so callers never need to import those l
     ├── InvalidMeterError         a meter filter or aggregation that cannot be computed
     ├── NotFoundError             unknown customer, meter, invoice …
     ├── ConflictError             the thing already exists / the state forbids the change
-    │   └── ImmutableInvoiceError a finalized invoice cannot change
+    │   ├── ImmutableInvoiceError a finalized invoice cannot change
+    │   └── FinalizedPeriodError  a change would alter what a finalized invoice billed
     ├── StorageUnavailableError   the database cannot be reached; retry later
     └── stripe.StripeSyncError    Stripe refused or could not be reached (carries ``kind``)
 
@@ -22,9 +23,12 @@ no exceptions of its own here; the exporter's receivers turn these errors into O
 
 from __future__ import annotations
 
+from datetime import datetime
+
 __all__ = [
     "ConfigurationError",
     "ConflictError",
+    "FinalizedPeriodError",
     "ImmutableInvoiceError",
     "InvalidEventError",
     "InvalidMeterError",
@@ -64,6 +68,19 @@ class ConflictError(SpanledgerError):
 
 class ImmutableInvoiceError(ConflictError):
     """A finalized invoice never changes; corrections are new documents."""
+
+
+class FinalizedPeriodError(ConflictError):
+    """A change would take effect inside the billing of an invoice that is no longer a draft.
+
+    ``invoice`` names that invoice (its number, or ``#id`` for a voided draft) and ``earliest`` is
+    the first moment a change may take effect; the message says both.
+    """
+
+    def __init__(self, message: str, *, invoice: str, earliest: datetime) -> None:
+        super().__init__(message)
+        self.invoice = invoice
+        self.earliest = earliest
 
 
 class StorageUnavailableError(SpanledgerError):

@@ -31,6 +31,7 @@ from spanledger.billing.errors import ConflictError, NotFoundError
 from spanledger.billing.meters import MeterDefinition, compile_filter, resolve_field
 from spanledger.billing.meters.aggregations import Aggregation
 from spanledger.billing.models import CreditEntryRecord, CreditMeter, Customer, EventRecord, Meter
+from spanledger.billing.subscriptions.closed import check_open
 
 __all__ = [
     "CreditBalance",
@@ -167,10 +168,12 @@ def grant_once(
     session: Session, customer: str, meter: str, amount: Decimal, *, at: datetime, reason: str,
     expires_at: datetime | None = None, key: str | None = None,
 ) -> CreditEntryRecord | None:  # fmt: skip
-    """A one-time grant (``credits grant``); ``key`` makes repeating it harmless."""
+    """A one-time grant (``credits grant``); ``key`` makes repeating it harmless. A grant dated inside
+    a finalized invoice's billing is refused (it would change what that invoice's credits covered)."""
     if amount <= 0:
         raise ConflictError(f"a grant must add credits, not {amount}")
     customer_id, meter_id = _ids(session, customer, meter)
+    check_open(session, customer_id, at, f"granting {amount} credits to {customer!r}")
     entry = CreditEntry(
         EntryKind.GRANT, amount, at, source=GrantSource.ONE_TIME, expires_at=expires_at, reason=reason
     )
@@ -178,8 +181,10 @@ def grant_once(
 
 
 def purchase_pack(session: Session, customer: str, pack: CreditPack, *, at: datetime) -> CreditEntryRecord:
-    """Record the purchase of ``pack`` (a top-up); its price is billed on the period's invoice."""
+    """Record the purchase of ``pack`` (a top-up); its price is billed on the period's invoice, so a
+    purchase dated inside a finalized invoice's billing is refused (it would never be billed)."""
     customer_id, meter_id = _ids(session, customer, pack.meter)
+    check_open(session, customer_id, at, f"buying pack {pack.code!r} for {customer!r}")
     record = add_entry(session, customer_id, meter_id, purchase_entry(pack, at), pack=pack)
     assert record is not None
     return record

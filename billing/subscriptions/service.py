@@ -11,6 +11,9 @@ one phase per plan, ``[start, end)``. The rules (pure, in :mod:`.proration` and 
 - ``cancel(at_period_end=True)`` ends the subscription at the end of the current billing period
   (status ``canceled_at_period_end`` until then, ``canceled`` after); ``at_period_end=False`` ends
   it now, prorating that month's base fee.
+- Nothing may take effect inside the billing of an invoice that is no longer a draft (a backdated
+  start, a plan or seat change, an end): :class:`~spanledger.billing.errors.FinalizedPeriodError`
+  names the invoice and the earliest allowed date (:mod:`.closed`).
 
 A customer has at most one subscription that has not ended. One that ended mid-month may be followed
 by a new one in the same month: the invoice run bills both on the month's one invoice.
@@ -30,6 +33,7 @@ from spanledger.billing.db import storage_errors
 from spanledger.billing.errors import ConflictError, NotFoundError
 from spanledger.billing.models import Customer, PlanRecord, SubscriptionPhase, SubscriptionRecord
 from spanledger.billing.plans import Interval, Plan
+from spanledger.billing.subscriptions.closed import check_open
 from spanledger.billing.subscriptions.periods import Period, billing_period_containing
 from spanledger.billing.subscriptions.proration import PlanSegment
 from spanledger.billing.subscriptions.status import SubscriptionStatus, status_at
@@ -148,6 +152,10 @@ def subscribe(
     customer_row: Customer = get_customer(session, customer)
     plan_record, _plan = get_plan(session, plan_code)
     with storage_errors():
+        check_open(
+            session, customer_row.id, start, f"subscribing {customer!r} to plan {plan_code!r}",
+            anchor=None if anchor == start else anchor,
+        )  # fmt: skip
         live = session.scalar(
             select(SubscriptionRecord.id).where(
                 SubscriptionRecord.customer_id == customer_row.id,
@@ -212,9 +220,17 @@ def change_plan(
                 f"subscription {subscription_id} ends on {record.ends_at.isoformat()}, before the change "
                 "would take effect"
             )
+        if seats is not None and seats < 0:
+            raise ConflictError(f"a subscription cannot have {seats} seats")
+        # The seat count is not versioned: a new count bills every open month from ``at`` on.
+        seats_change = seats is not None and seats != record.seats
+        check_open(
+            session, record.customer_id, at if seats_change else effective,
+            f"changing subscription {subscription_id} to plan {plan_code!r}"
+            + (f" with {seats} seats" if seats_change else ""),
+            anchor=record.anchor,
+        )  # fmt: skip
         if seats is not None:
-            if seats < 0:
-                raise ConflictError(f"a subscription cannot have {seats} seats")
             record.seats = seats
         if current.plan_id != new_record.id:
             current.end = effective
@@ -245,6 +261,8 @@ def cancel(session: Session, subscription_id: int, *, at: datetime, at_period_en
                 f"subscription {subscription_id} is already canceled at period end "
                 f"({record.ends_at.isoformat()})"
             )
+        what = f"ending subscription {subscription_id}"
+        check_open(session, record.customer_id, end, what, anchor=record.anchor)
         record.ends_at = end
         for phase in phases:
             if phase.start >= end:

@@ -134,8 +134,6 @@ def test_no_command_or_api_changes_a_finalized_invoice(ledger, tmp_path):
         ("invoices", "run", "--period", "2026-11"),
         ("apply", str(repriced)),  # a price change of the finalized invoice's plan
         ("invoices", "run", "--period", "2026-11"),
-        ("credits", "grant", "acme", "agent-tokens", "500", "--reason", "goodwill"),
-        ("credits", "topup", "acme", "starter"),
         ("customers", "update", "acme", "--name", "Acme Renamed", "--email", "new@acme.example"),
         ("costs", "--reprice"),
         ("invoices", "run", "--period", "2026-11"),
@@ -150,10 +148,13 @@ def test_no_command_or_api_changes_a_finalized_invoice(ledger, tmp_path):
         assert _rows(engine, ids["acme"]) == before, f"`spanledger {' '.join(command)}` changed it"
 
     # Commands aimed at the finalized invoice, its customer or its period. A second finalize is refused;
-    # the subscription change and cancellation dated inside the finalized month and the currency change
-    # are accepted (they affect later invoices) and the re-run skips the finalized customer.
+    # so are the subscription change and cancellation dated inside the finalized month, and a grant or
+    # pack purchase now (inside it: the test clock is in November); the currency change is accepted (it
+    # affects later invoices) and the re-run skips the finalized customer.
     for command in (
         ("invoices", "finalize", str(ids["acme"])),
+        ("credits", "grant", "acme", "agent-tokens", "500", "--reason", "goodwill"),
+        ("credits", "topup", "acme", "starter"),
         ("subscriptions", "change", "1", "team", "--at", "2026-11-10"),
         ("subscriptions", "cancel", "1", "--at", "2026-11-05"),
         ("customers", "update", "acme", "--currency", "EUR"),
