@@ -9,6 +9,8 @@ from spanledger.billing.credits.ledger import (
     close_grant_period,
     consumption_entry,
     credits_for_usage,
+    expiry_correction,
+    occurrence_key,
     replay,
     unlimited_active,
 )
@@ -24,6 +26,8 @@ __all__ = [
     "close_grant_period",
     "consumption_entry",
     "credits_for_usage",
+    "expiry_correction",
+    "occurrence_key",
     "purchase_entry",
     "replay",
     "unlimited_active",

@@ -17,6 +17,12 @@ amounts (what SQL computes) and :func:`replay` explains *which* credits were use
 
 Consumption uses the credits that expire first (plan credits before purchased ones). A balance may go
 negative when the plan allows overage; the uncovered part is the overage the invoice bills.
+
+Entries are replayed in the order things *occurred* (:func:`occurrence_key`), as the invoices do:
+an event that arrives late still draws on the credits live when it occurred. An ``expiry`` entry's
+amount is what was left when its period closed; usage of that period recorded after the close used
+part of it, so :func:`expiry_correction` gives the expiry entry to append (``+``: those credits were
+used, not lost) that keeps the balance — the plain sum — equal to what the replay says is left.
 """
 
 from __future__ import annotations
@@ -26,6 +32,7 @@ from dataclasses import dataclass, field
 from datetime import datetime
 from decimal import Decimal
 from enum import StrEnum
+from typing import Any
 
 from spanledger.billing.pricing import InvalidPriceError
 
@@ -38,6 +45,8 @@ __all__ = [
     "close_grant_period",
     "consumption_entry",
     "credits_for_usage",
+    "expiry_correction",
+    "occurrence_key",
     "replay",
     "unlimited_active",
 ]
@@ -97,6 +106,8 @@ class LedgerReplay:
     buckets: tuple[CreditBucket, ...]
     #: entry index → credits of that consumption/debit that no bucket covered (the overage).
     uncovered: dict[int, Decimal] = field(default_factory=dict)
+    #: Credits the expiry entries actually removed (what was left of the buckets they closed).
+    expired: Decimal = _ZERO
 
     def available_at(self, moment: datetime) -> Decimal:
         """Credits still usable at ``moment`` (unexpired buckets, minus the deficit)."""
@@ -158,12 +169,14 @@ def replay(entries: Sequence[CreditEntry]) -> LedgerReplay:
     deficit = _ZERO
     balance = _ZERO
     uncovered: dict[int, Decimal] = {}
+    expired = _ZERO
     for index, entry in enumerate(entries):
         balance += entry.amount
         if entry.kind is EntryKind.EXPIRY:
             # An expiry removes what is left of every bucket that expired by the time it was written.
             for bucket in buckets:
                 if bucket.expires_at is not None and bucket.expires_at <= entry.occurred_at:
+                    expired += bucket.remaining
                     bucket.remaining = _ZERO
             continue
         if entry.amount > 0 or (entry.unlimited and entry.kind is EntryKind.GRANT):
@@ -179,7 +192,29 @@ def replay(entries: Sequence[CreditEntry]) -> LedgerReplay:
                 deficit += left
                 uncovered[index] = left
     open_buckets = tuple(b for b in buckets if b.remaining > 0 or b.unlimited)
-    return LedgerReplay(balance, deficit, open_buckets, uncovered)
+    return LedgerReplay(balance, deficit, open_buckets, uncovered, expired)
+
+
+def occurrence_key(occurred_at: datetime, amount: Decimal, kind: str, entry_id: int) -> tuple[Any, ...]:
+    """Sort key of the ledger in the order things occurred (the order :func:`replay` is given).
+
+    At one instant credits come before debits (a grant for a month occurs at its start, before that
+    month's usage); among credits an overage settlement first, so the month it settles is paid
+    before the next month's grant, written at the same instant, is used; then insertion order.
+    """
+    return (occurred_at, amount <= 0, kind != EntryKind.ADJUSTMENT.value, entry_id)
+
+
+def expiry_correction(entries: Sequence[CreditEntry]) -> Decimal:
+    """The amount of the expiry entry to append so that the expiry entries of ``entries`` (in
+    occurrence order) remove exactly what was left when their periods closed; 0 when they do.
+
+    Positive when usage recorded after a close turned out to have used credits the close had
+    counted as expired (the balance was too low by that much).
+    """
+    state = replay(entries)
+    written = sum((e.amount for e in entries if e.kind is EntryKind.EXPIRY), _ZERO)
+    return -state.expired - written
 
 
 def close_grant_period(

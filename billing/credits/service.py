@@ -11,7 +11,7 @@ from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from decimal import ROUND_HALF_EVEN, Decimal
-from typing import Any
+from typing import Any, cast
 
 from sqlalchemy import Connection, func, select
 from sqlalchemy.orm import Session
@@ -23,6 +23,8 @@ from spanledger.billing.credits.ledger import (
     close_grant_period,
     consumption_entry,
     credits_for_usage,
+    expiry_correction,
+    occurrence_key,
     replay,
     unlimited_active,
 )
@@ -40,6 +42,7 @@ __all__ = [
     "close_and_grant",
     "entries_for",
     "grant_once",
+    "in_occurrence_order",
     "ledger_entries",
     "purchase_pack",
     "record_consumption",
@@ -78,19 +81,26 @@ def to_entry(record: CreditEntryRecord) -> CreditEntry:
 
 
 def ledger_entries(session: Session | Connection, customer_id: int, meter_id: int) -> list[CreditEntryRecord]:
-    """The account's entries in ledger order."""
-    statement = (
-        select(CreditEntryRecord)
-        .where(CreditEntryRecord.customer_id == customer_id, CreditEntryRecord.meter_id == meter_id)
-        .order_by(CreditEntryRecord.id)
-    )
+    """The account's entries in ledger order (on a Core connection: rows with the same attributes)."""
     if isinstance(session, Session):
-        return list(session.scalars(statement))
-    return list(session.execute(statement).scalars())
+        statement = select(CreditEntryRecord)
+        where = (CreditEntryRecord.customer_id == customer_id, CreditEntryRecord.meter_id == meter_id)
+        return list(session.scalars(statement.where(*where).order_by(CreditEntryRecord.id)))
+    table = CreditEntryRecord.__table__
+    where = (table.c.customer_id == customer_id, table.c.meter_id == meter_id)
+    rows = session.execute(select(table).where(*where).order_by(table.c.id)).all()
+    return cast(list[CreditEntryRecord], rows)
 
 
 def entries_for(records: Iterable[CreditEntryRecord]) -> list[CreditEntry]:
     return [to_entry(r) for r in records]
+
+
+def in_occurrence_order(records: Iterable[CreditEntryRecord]) -> list[CreditEntry]:
+    """The entries sorted in the order things occurred (:func:`.ledger.occurrence_key`), as the
+    invoices replay them."""
+    ordered = sorted(records, key=lambda r: occurrence_key(r.occurred_at, r.amount, r.kind, r.id))
+    return entries_for(ordered)
 
 
 def _ids(session: Session, customer: str, meter: str) -> tuple[int, int]:
@@ -202,7 +212,7 @@ def close_and_grant(
     rollover_limit: Decimal,
 ) -> None:
     """Close the previous grant period (expiry + rollover) and grant this one, each exactly once."""
-    entries = entries_for(ledger_entries(session, customer_id, meter_id))
+    entries = in_occurrence_order(ledger_entries(session, customer_id, meter_id))
     closing = close_grant_period(
         entries, period_start, rollover_limit=rollover_limit, next_expires_at=period_end
     )
@@ -228,7 +238,10 @@ def record_consumption(
 ) -> int:
     """Append consumption entries on every credit meter for new events ``sequences`` and re-stored
     (merged) events ``merged``, in the caller's transaction. A merged event only appends the
-    difference to what it consumed before. Returns the number of entries written."""
+    difference to what it consumed before. Returns the number of entries written.
+
+    Usage of a period whose credits were already closed gets its expiry corrected (:func:`.ledger.
+    expiry_correction`), so the balance stays the sum of the entries."""
     every = [*sequences, *merged]
     if not every:
         return 0
@@ -239,6 +252,7 @@ def record_consumption(
         .join(Meter.__table__, meters.id == CreditMeter.__table__.c.meter_id)
     ).all()  # fmt: skip
     entries: list[dict[str, Any]] = []
+    recorded_at = datetime.now(UTC)
     unlimited_windows: dict[tuple[int, int], list[tuple[datetime, datetime | None]]] = {}
     for units_per_credit, meter_id, name, aggregation, field, event_name, meter_filter in credit_meters:
         definition = MeterDefinition.parse(
@@ -260,7 +274,6 @@ def record_consumption(
         if condition is not None:
             statement = statement.where(condition)
         consumed_before = _consumed_before(connection, meter_id, merged)
-        recorded_at = datetime.now(UTC)
         for row in connection.execute(statement):
             sequence, customer_id, occurred_at = row[0], row[1], row[2]
             quantity = Decimal(1) if value is None else Decimal(row[3] or 0)
@@ -293,6 +306,7 @@ def record_consumption(
             )
     if entries:
         connection.execute(CreditEntryRecord.__table__.insert(), entries)
+        _correct_expiries(connection, entries, recorded_at)
     return len(entries)
 
 
@@ -312,6 +326,44 @@ def _consumed_before(connection: Connection, meter_id: int, sequences: Sequence[
     return {sequence: Decimal(total or 0) for sequence, total in rows}
 
 
+def _correct_expiries(connection: Connection, written: list[dict[str, Any]], recorded_at: datetime) -> None:
+    """Append an expiry correction to each account whose new entries occurred before one of its
+    period closes (usage recorded late for a period whose leftover credits already expired)."""
+    earliest: dict[tuple[int, int], datetime] = {}
+    for row in written:
+        key = (row["customer_id"], row["meter_id"])
+        earliest[key] = min(earliest.get(key, row["occurred_at"]), row["occurred_at"])
+    by_meter: dict[int, list[int]] = {}
+    for customer_id, meter_id in earliest:
+        by_meter.setdefault(meter_id, []).append(customer_id)
+    for meter_id, customer_ids in by_meter.items():
+        last_closes = connection.execute(
+            select(CreditEntryRecord.customer_id, func.max(CreditEntryRecord.occurred_at))
+            .where(
+                CreditEntryRecord.meter_id == meter_id,
+                CreditEntryRecord.customer_id.in_(customer_ids),
+                CreditEntryRecord.kind == EntryKind.EXPIRY.value,
+            )
+            .group_by(CreditEntryRecord.customer_id)
+        ).all()
+        for customer_id, last_close in last_closes:
+            if earliest[(customer_id, meter_id)] >= last_close:
+                continue  # nothing closed after this usage occurred: the common, on-time case
+            ledger = in_occurrence_order(ledger_entries(connection, customer_id, meter_id))
+            correction = expiry_correction(ledger)
+            if correction == 0:
+                continue
+            connection.execute(
+                CreditEntryRecord.__table__.insert(),
+                {
+                    "customer_id": customer_id, "meter_id": meter_id, "kind": EntryKind.EXPIRY.value,
+                    "amount": _q(correction), "occurred_at": last_close, "recorded_at": recorded_at,
+                    "unlimited": False,
+                    "reason": "expiry corrected: usage recorded after the close used credits it expired",
+                },
+            )  # fmt: skip
+
+
 def _unlimited_windows(
     connection: Connection, customer_id: int, meter_id: int
 ) -> list[tuple[datetime, datetime | None]]:
@@ -327,7 +379,10 @@ def _unlimited_windows(
 
 def uncovered_by_sequence(session: Session, customer_id: int, meter_id: int) -> dict[int, Decimal]:
     """For each consumed event: the credits of it that no grant covered (the overage)."""
-    records = ledger_entries(session, customer_id, meter_id)
+    records = sorted(
+        ledger_entries(session, customer_id, meter_id),
+        key=lambda r: occurrence_key(r.occurred_at, r.amount, r.kind, r.id),
+    )
     state = replay(entries_for(records))
     result: dict[int, Decimal] = {}
     for index, left in state.uncovered.items():
