@@ -237,11 +237,15 @@ def record_consumption(
     connection: Connection, sequences: Sequence[int], *, merged: Sequence[int] = ()
 ) -> int:
     """Append consumption entries on every credit meter for new events ``sequences`` and re-stored
-    (merged) events ``merged``, in the caller's transaction. A merged event only appends the
-    difference to what it consumed before. Returns the number of entries written.
+    (merged) events ``merged``, in the caller's transaction. Returns the number of entries written.
 
+    A merged event is brought to what it consumes now, from the entries already stored for it: its
+    customer's account gets the difference (a second record that adds token counts), and an account
+    it no longer belongs to (an unattributed event now attributed) gets back what it consumed there.
+    So each event's consumption sits once, on its current customer, whatever order its records came in.
     Usage of a period whose credits were already closed gets its expiry corrected (:func:`.ledger.
-    expiry_correction`), so the balance stays the sum of the entries."""
+    expiry_correction`), so the balance stays the sum of the entries.
+    """
     every = [*sequences, *merged]
     if not every:
         return 0
@@ -252,8 +256,19 @@ def record_consumption(
         .join(Meter.__table__, meters.id == CreditMeter.__table__.c.meter_id)
     ).all()  # fmt: skip
     entries: list[dict[str, Any]] = []
-    recorded_at = datetime.now(UTC)
     unlimited_windows: dict[tuple[int, int], list[tuple[datetime, datetime | None]]] = {}
+    recorded_at = datetime.now(UTC)
+
+    def append(customer_id: int, meter_id: int, entry: CreditEntry, sequence: int) -> None:
+        entries.append(
+            {
+                "customer_id": customer_id, "meter_id": meter_id, "kind": entry.kind.value,
+                "amount": entry.amount, "credits": entry.credits, "occurred_at": entry.occurred_at,
+                "recorded_at": recorded_at, "unlimited": False, "reason": entry.reason,
+                "event_sequence": sequence,
+            }
+        )  # fmt: skip
+
     for units_per_credit, meter_id, name, aggregation, field, event_name, meter_filter in credit_meters:
         definition = MeterDefinition.parse(
             name, aggregation, field, event_name=event_name, filter=meter_filter
@@ -264,7 +279,7 @@ def record_consumption(
             value = resolve_field(definition.field).numeric_expression()
         else:
             continue
-        columns = [_events.sequence, _events.customer_id, _events.occurred_at]
+        columns = [_events.sequence, _events.customer_id, _events.occurred_at, Customer.external_id]
         statement = (
             select(*columns, *([value] if value is not None else []))
             .select_from(EventRecord.__table__.join(Customer.__table__, Customer.id == _events.customer_id))
@@ -273,13 +288,17 @@ def record_consumption(
         condition = compile_filter(definition.filter)
         if condition is not None:
             statement = statement.where(condition)
-        consumed_before = _consumed_before(connection, meter_id, merged)
+        consumed = _consumed_before(connection, meter_id, merged)
         for row in connection.execute(statement):
-            sequence, customer_id, occurred_at = row[0], row[1], row[2]
-            quantity = Decimal(1) if value is None else Decimal(row[3] or 0)
-            delta = _q(credits_for_usage(quantity, units_per_credit)) - consumed_before.get(
-                sequence, Decimal(0)
-            )
+            sequence, customer_id, occurred_at, external_id = row[0], row[1], row[2], row[3]
+            quantity = Decimal(1) if value is None else Decimal(row[4] or 0)
+            accounts = consumed.pop(sequence, {})
+            before = accounts.pop(customer_id, None)
+            delta = _q(credits_for_usage(quantity, units_per_credit)) - (before.credits if before else 0)
+            for other, gone in accounts.items():
+                # Attributed since: the account it was consumed on gets it back, exactly.
+                reason = f"event {sequence} attributed to {external_id}"
+                append(other, meter_id, _reversal(gone, occurred_at, reason), sequence)
             if delta == 0:
                 continue
             key = (customer_id, meter_id)
@@ -290,40 +309,61 @@ def record_consumption(
                 for start, end in unlimited_windows[key]
             )
             entry = consumption_entry(delta, occurred_at, unlimited=unlimited, reason=f"event {sequence}")
-            entries.append(
-                {
-                    "customer_id": customer_id,
-                    "meter_id": meter_id,
-                    "kind": entry.kind.value,
-                    "amount": entry.amount,
-                    "credits": entry.credits,
-                    "occurred_at": occurred_at,
-                    "recorded_at": recorded_at,
-                    "unlimited": False,
-                    "reason": entry.reason,
-                    "event_sequence": sequence,
-                }
-            )
+            append(customer_id, meter_id, entry, sequence)
+        for sequence, accounts in consumed.items():
+            # A merged event this meter no longer counts (its filter stopped matching): undo it.
+            for customer_id, gone in accounts.items():
+                reason = f"event {sequence} no longer counts on {name}"
+                append(customer_id, meter_id, _reversal(gone, gone.occurred_at, reason), sequence)
     if entries:
         connection.execute(CreditEntryRecord.__table__.insert(), entries)
         _correct_expiries(connection, entries, recorded_at)
     return len(entries)
 
 
-def _consumed_before(connection: Connection, meter_id: int, sequences: Sequence[int]) -> dict[int, Decimal]:
-    """Credits already consumed on ``meter_id`` by each of the (re-stored) events ``sequences``."""
+@dataclass(frozen=True, slots=True)
+class _Consumed:
+    """What one event consumed so far on one account: credits, balance effect, when it occurred."""
+
+    credits: Decimal
+    amount: Decimal
+    occurred_at: datetime
+
+
+def _reversal(consumed: _Consumed, occurred_at: datetime, reason: str) -> CreditEntry:
+    # A consumption entry of the opposite sign: the account's balance and the event's net
+    # consumption on it both return to what they were before the event.
+    return CreditEntry(
+        EntryKind.CONSUMPTION, -consumed.amount, occurred_at, credits=-consumed.credits, reason=reason
+    )
+
+
+def _consumed_before(
+    connection: Connection, meter_id: int, sequences: Sequence[int]
+) -> dict[int, dict[int, _Consumed]]:
+    """event → customer → what the (re-stored) events ``sequences`` consumed on ``meter_id`` so far,
+    on every account (non-zero only)."""
     if not sequences:
         return {}
     rows = connection.execute(
-        select(CreditEntryRecord.event_sequence, func.sum(CreditEntryRecord.credits))
+        select(
+            CreditEntryRecord.event_sequence, CreditEntryRecord.customer_id,
+            func.sum(CreditEntryRecord.credits), func.sum(CreditEntryRecord.amount),
+            func.min(CreditEntryRecord.occurred_at),
+        )
         .where(
             CreditEntryRecord.event_sequence.in_(list(sequences)),
             CreditEntryRecord.meter_id == meter_id,
             CreditEntryRecord.kind == EntryKind.CONSUMPTION.value,
         )
-        .group_by(CreditEntryRecord.event_sequence)
-    )
-    return {sequence: Decimal(total or 0) for sequence, total in rows}
+        .group_by(CreditEntryRecord.event_sequence, CreditEntryRecord.customer_id)
+    )  # fmt: skip
+    result: dict[int, dict[int, _Consumed]] = {}
+    for sequence, customer_id, credits, amount, occurred_at in rows:
+        consumed = _Consumed(Decimal(credits or 0), Decimal(amount or 0), occurred_at)
+        if consumed.credits or consumed.amount:
+            result.setdefault(sequence, {})[customer_id] = consumed
+    return result
 
 
 def _correct_expiries(connection: Connection, written: list[dict[str, Any]], recorded_at: datetime) -> None:
