@@ -366,6 +366,8 @@ def main(argv: list[str] | None = None) -> int:
                 if args.compare_scan:
                     with event_scans_only():
                         line += f"; with event scans only {time_run(engine, args.customers):.2f} s"
+                # The machine is shared: the load average says how much to trust the time.
+                line += f" (load average {' '.join(f'{v:.2f}' for v in os.getloadavg())})"
                 print(line, flush=True)
             finally:
                 engine.dispose()
