@@ -44,6 +44,8 @@ __all__ = [
     "grant_once",
     "in_occurrence_order",
     "ledger_entries",
+    "plan_grant_key",
+    "plan_grant_written",
     "purchase_pack",
     "record_consumption",
     "to_entry",
@@ -200,6 +202,25 @@ def purchase_pack(session: Session, customer: str, pack: CreditPack, *, at: date
     return record
 
 
+def plan_grant_key(customer_id: int, meter_id: int, period_key: str, plan: str) -> str:
+    """The idempotency key of ``plan``'s grant for the grant period ``period_key``: one per plan and
+    period, so two plans of one month (a mid-month switch) grant each, and a re-run grants nothing."""
+    return f"grant:{customer_id}:{meter_id}:{period_key}:{plan}"
+
+
+def plan_grant_written(session: Session, customer_id: int, meter_id: int, period_key: str, plan: str) -> bool:
+    """Whether ``plan``'s grant for ``period_key`` is in the ledger (a grant written before grants were
+    keyed per plan, ``grant:customer:meter:period``, stands for every plan of its period)."""
+    keys = [
+        plan_grant_key(customer_id, meter_id, period_key, plan),
+        f"grant:{customer_id}:{meter_id}:{period_key}",
+    ]
+    return (
+        session.scalar(select(CreditEntryRecord.id).where(CreditEntryRecord.idempotency_key.in_(keys)))
+        is not None
+    )
+
+
 def close_and_grant(
     session: Session,
     customer_id: int,
@@ -210,8 +231,12 @@ def close_and_grant(
     period_end: datetime,
     credits: Decimal,
     rollover_limit: Decimal,
+    plan: str,
+    granted_at: datetime | None = None,
 ) -> None:
-    """Close the previous grant period (expiry + rollover) and grant this one, each exactly once."""
+    """Close the previous grant period (expiry + rollover) and grant ``plan``'s credits for this one,
+    each exactly once. The grant occurs at ``granted_at`` (default: the period start; a plan that
+    starts mid-period grants when it starts) and expires at the period end."""
     entries = in_occurrence_order(ledger_entries(session, customer_id, meter_id))
     closing = close_grant_period(
         entries, period_start, rollover_limit=rollover_limit, next_expires_at=period_end
@@ -224,13 +249,16 @@ def close_and_grant(
             entry,
             idempotency_key=f"close:{customer_id}:{meter_id}:{period_key}:{index}",
         )
+    if plan_grant_written(session, customer_id, meter_id, period_key, plan):
+        return
     grant = CreditEntry(
-        EntryKind.GRANT, credits, period_start, source=GrantSource.PLAN, expires_at=period_end,
-        reason=f"plan credits for {period_key}",
+        EntryKind.GRANT, credits, granted_at or period_start, source=GrantSource.PLAN, expires_at=period_end,
+        reason=f"plan {plan} credits for {period_key}",
     )  # fmt: skip
     add_entry(
-        session, customer_id, meter_id, grant, idempotency_key=f"grant:{customer_id}:{meter_id}:{period_key}"
-    )
+        session, customer_id, meter_id, grant,
+        idempotency_key=plan_grant_key(customer_id, meter_id, period_key, plan),
+    )  # fmt: skip
 
 
 def record_consumption(

@@ -36,23 +36,26 @@ def _grant_window(
 def grant_plan_credits(
     session: Session, subscription: SubscriptionRecord, period: Period, label: str
 ) -> None:
-    """The plan's credit grants for the period (idempotent: keyed by customer, meter and grant period)."""
+    """The credit grants of every plan active in the period, each its own grant (idempotent: keyed by
+    customer, meter, grant period and plan). A plan that starts inside the grant period (a mid-month
+    switch) grants when it starts; all of them expire at the period's end. The same plan twice in one
+    period grants once."""
     segments = [s for s in plan_segments(session, subscription) if period.overlap_seconds(s.start, s.end) > 0]
-    if not segments:
-        return
-    for rule in segments[-1].plan.credit_grants:
-        meter_id = session.scalar(
-            select(Meter.id)
-            .join(CreditMeter, CreditMeter.meter_id == Meter.id)
-            .where(Meter.name == rule.meter)
-        )
-        if meter_id is None:
-            continue
-        key, window = _grant_window(subscription, rule, period, label)
-        close_and_grant(
-            session, subscription.customer_id, meter_id, period_key=key, period_start=window.start,
-            period_end=window.end, credits=rule.credits, rollover_limit=rule.rollover_limit,
-        )  # fmt: skip
+    for segment in segments:
+        for rule in segment.plan.credit_grants:
+            meter_id = session.scalar(
+                select(Meter.id)
+                .join(CreditMeter, CreditMeter.meter_id == Meter.id)
+                .where(Meter.name == rule.meter)
+            )
+            if meter_id is None:
+                continue
+            key, window = _grant_window(subscription, rule, period, label)
+            close_and_grant(
+                session, subscription.customer_id, meter_id, period_key=key, period_start=window.start,
+                period_end=window.end, credits=rule.credits, rollover_limit=rule.rollover_limit,
+                plan=segment.plan.code, granted_at=max(window.start, segment.start),
+            )  # fmt: skip
 
 
 def settle_overage(session: Session, invoice: InvoiceRecord, lines: list[InvoiceLineRecord]) -> None:

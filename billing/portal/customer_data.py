@@ -16,6 +16,7 @@ from typing import Any
 from sqlalchemy import func, select
 from sqlalchemy.orm import Session
 
+from spanledger.billing.credits.service import plan_grant_written
 from spanledger.billing.errors import NotFoundError
 from spanledger.billing.invoices.drafts import (
     DraftLine,
@@ -308,10 +309,8 @@ def estimate(
     grants = segments[-1].plan.credit_grants if segments else ()
     for rule in grants:
         meter_id = session.scalar(select(Meter.id).where(Meter.name == rule.meter))
-        key = f"grant:{customer.id}:{meter_id}:{label}"
-        if (
-            session.scalar(select(CreditEntryRecord.id).where(CreditEntryRecord.idempotency_key == key))
-            is None
+        if meter_id is not None and not plan_grant_written(
+            session, customer.id, meter_id, label, segments[-1].plan.code
         ):
             notes.append(
                 f"This month's {rule.credits.normalize():f} {rule.meter} plan credits are added when the "
