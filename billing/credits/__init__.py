@@ -14,7 +14,7 @@ from spanledger.billing.credits.ledger import (
     replay,
     unlimited_active,
 )
-from spanledger.billing.credits.packs import CreditPack, purchase_entry
+from spanledger.billing.credits.packs import CreditPack, purchase_entry, sold_pack_name
 
 __all__ = [
     "CreditBucket",
@@ -30,5 +30,6 @@ __all__ = [
     "occurrence_key",
     "purchase_entry",
     "replay",
+    "sold_pack_name",
     "unlimited_active",
 ]

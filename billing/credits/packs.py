@@ -1,4 +1,9 @@
-"""Credit packs: credits sold for a price (``Starter 10,000 credits $29``, ``Enterprise unlimited $999``)."""
+"""Credit packs: credits sold for a price (``Starter 10,000 credits $29``, ``Enterprise unlimited $999``).
+
+A purchase records what was sold on its ledger entry — the pack's code, price and currency, and its
+name in the entry's reason (``purchased pack starter: Starter``) — so an invoice describes the pack as
+it was sold, whatever the catalog says later (:func:`sold_pack_name`).
+"""
 
 from __future__ import annotations
 
@@ -9,7 +14,11 @@ from decimal import Decimal
 from spanledger.billing.credits.ledger import CreditEntry, EntryKind, GrantSource
 from spanledger.billing.pricing import InvalidPriceError, normalize_currency, validate_unit_price
 
-__all__ = ["CreditPack", "purchase_entry"]
+__all__ = ["CreditPack", "purchase_entry", "sold_pack_name"]
+
+_REASON = "purchased pack {code}"
+#: The ledger's ``reason`` column holds at most this many characters.
+_REASON_LENGTH = 512
 
 
 @dataclass(frozen=True, slots=True)
@@ -54,5 +63,21 @@ def purchase_entry(pack: CreditPack, purchased_at: datetime) -> CreditEntry:
         source=GrantSource.PURCHASE,
         expires_at=expires_at,
         unlimited=pack.unlimited,
-        reason=f"purchased pack {pack.code}",
+        reason=_purchase_reason(pack),
     )
+
+
+def _purchase_reason(pack: CreditPack) -> str:
+    plain = _REASON.format(code=pack.code)
+    named = f"{plain}: {pack.name}"
+    # A name too long for the column is left out: the invoice then shows the catalog's name.
+    return named if len(named) <= _REASON_LENGTH else plain
+
+
+def sold_pack_name(reason: str | None, code: str) -> str | None:
+    """The pack's name as sold, read from its purchase entry's ``reason``; ``None`` for purchases
+    recorded before names were kept (the caller falls back to the catalog)."""
+    prefix = _REASON.format(code=code) + ": "
+    if reason is None or not reason.startswith(prefix) or len(reason) == len(prefix):
+        return None
+    return reason[len(prefix) :]

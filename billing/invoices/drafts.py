@@ -17,6 +17,7 @@ from sqlalchemy import func, select
 from sqlalchemy.orm import Session
 
 from spanledger.billing.catalog import plan_from_json, price_from_json, price_to_json
+from spanledger.billing.credits.packs import sold_pack_name
 from spanledger.billing.invoices.coverage import CreditCoverage, covered_units, credit_coverage
 from spanledger.billing.invoices.lifecycle import InvoiceStatus
 from spanledger.billing.invoices.lines import (
@@ -207,12 +208,15 @@ def _pack_lines(session: Session, customer_id: int, currency: str, period: Perio
         .order_by(CreditEntryRecord.id)
     )
     purchases = list(purchases)
-    names = _pack_names(session, {p.pack_code for p in purchases if p.pack_code})
+    # A document reflects what was sold: the name recorded with the purchase; purchases recorded
+    # before names were kept show the catalog's current name (or the code, if the pack is gone).
+    sold = {p.id: sold_pack_name(p.reason, p.pack_code or "") for p in purchases}
+    names = _pack_names(session, {p.pack_code for p in purchases if p.pack_code and sold[p.id] is None})
     return [
         DraftLine(
             pack_line(
-                names.get(p.pack_code or "", p.pack_code or ""), p.pack_price or _ZERO, currency,
-                p.occurred_at, code=p.pack_code,
+                sold[p.id] or names.get(p.pack_code or "", p.pack_code or ""), p.pack_price or _ZERO,
+                currency, p.occurred_at, code=p.pack_code,
             )
         )
         for p in purchases

@@ -200,7 +200,7 @@ def test_a_credit_pack_bought_in_the_month_is_a_line(session):
     _, lines = _only_invoice(session)
     assert [(line.kind, line.description, line.amount) for line in lines] == [
         ("base_fee", "Writer base fee", D("29.00")),
-        ("credit_pack", "Credit pack starter", D("29.00")),
+        ("credit_pack", "Credit pack Starter", D("29.00")),  # the name it was sold under
         ("usage", "tokens usage", D("0.00")),
     ]
 

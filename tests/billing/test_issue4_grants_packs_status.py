@@ -102,7 +102,7 @@ def test_a_pack_line_shows_the_catalog_name(session):
         )
         session.flush()
         purchase_pack(session, "acme", pro, at=NOV + timedelta(days=2))
-        # A pack that is no longer in the catalog keeps its code as the description.
+        # A pack that is no longer in the catalog is described by the name it was sold under.
         gone = CreditPack("gone", "Gone", "tokens", D(10), D(1))
         purchase_pack(session, "acme", gone, at=NOV + timedelta(days=3))
     _run_months(session, "2026-11")
@@ -111,7 +111,7 @@ def test_a_pack_line_shows_the_catalog_name(session):
     packs = [(line.description, line.amount, line.details["pack"]) for line in lines]
     assert packs == [
         ("Credit pack Pro 100,000 credits", D("199.00"), "pro"),
-        ("Credit pack gone", D("1.00"), "gone"),
+        ("Credit pack Gone", D("1.00"), "gone"),
     ]
 
 
