@@ -409,6 +409,11 @@ def report(
         f"({'bounded' if ratio <= 1.1 else 'GROWING'}: criterion ratio <= 1.1); "
         f"trend {trend_mib_per_minute(measured):+.1f} MiB/min"
     )
+    minutes = [
+        max((kib for t, kib in measured if start <= t < start + 60), default=0) / 1024
+        for start in range(int(args.warmup), int(end) + 1, 60)
+    ]
+    print(f"RSS max per minute after the warm-up (MiB): {' '.join(f'{m:.0f}' for m in minutes)}")
     print(f"receiver exit status {exit_code}; load average after: {load_average()}")
     errors = [line.rstrip() for line in receiver.output if "Traceback" in line or "ERROR" in line]
     if errors:
