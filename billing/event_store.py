@@ -5,18 +5,18 @@ per-row statement machinery (``INSERT … RETURNING`` batched as "insertmanyvalu
 cost more than the database itself. Everything here runs under the ingest lock, which serialises every
 writer of ``usage_events``, and that makes a plainer path exact:
 
-- which dedupe keys are already stored is one indexed ``SELECT`` (no concurrent writer can add one
-  before we insert);
 - sequence numbers are taken before the insert — on SQLite ``max(sequence) + 1 …`` (what SQLite's own
   rowid assignment would give, since no other writer runs), on PostgreSQL from the column's own
   sequence — so no ``RETURNING`` is needed and they still grow in commit order;
 - rows go to the driver's ``executemany`` as tuples, converted by the very bind processors SQLAlchemy
-  would apply (:func:`_column_converters`), so the stored bytes are the same as through the ORM.
+  would apply (:func:`_column_converters`), so the stored bytes are the same as through the ORM;
+- ``ON CONFLICT (dedupe_key) DO NOTHING`` skips what is stored already, and the driver's row count
+  says whether anything was skipped; only then is one ``SELECT`` needed to tell which rows went in.
 """
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterable, Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from operator import itemgetter
 from typing import Any
 
@@ -24,7 +24,7 @@ from sqlalchemy import Connection, func, select, text
 
 from spanledger.billing.models import EventRecord
 
-__all__ = ["EVENT_ROW_COLUMNS", "insert_event_rows", "stored_dedupe_keys", "take_sequences"]
+__all__ = ["EVENT_ROW_COLUMNS", "insert_event_rows", "take_sequences"]
 
 _table = EventRecord.__table__
 #: The columns an event row carries, in insert order (every column of ``usage_events``).
@@ -35,17 +35,6 @@ _KEYS_PER_SELECT = 1000
 _Processor = Callable[[Any], Any]
 _converters_by_dialect: dict[str, tuple[tuple[int, _Processor], ...]] = {}
 _statements_by_dialect: dict[str, str] = {}
-
-
-def stored_dedupe_keys(connection: Connection, keys: Iterable[str]) -> set[str]:
-    """Which of ``keys`` are already in ``usage_events``."""
-    wanted = list(keys)
-    found: set[str] = set()
-    column = _table.c.dedupe_key
-    for start in range(0, len(wanted), _KEYS_PER_SELECT):
-        chunk = wanted[start : start + _KEYS_PER_SELECT]
-        found.update(connection.scalars(select(column).where(column.in_(chunk))))
-    return found
 
 
 def take_sequences(connection: Connection, count: int) -> list[int]:
@@ -65,23 +54,43 @@ def take_sequences(connection: Connection, count: int) -> list[int]:
     return list(range(highest + 1, highest + 1 + count))
 
 
-def insert_event_rows(connection: Connection, rows: Sequence[Mapping[str, Any]]) -> None:
-    """Insert complete rows (every column in :data:`EVENT_ROW_COLUMNS`, ``sequence`` included)."""
+def insert_event_rows(connection: Connection, rows: Sequence[Mapping[str, Any]]) -> list[int]:
+    """Insert complete rows (every column in :data:`EVENT_ROW_COLUMNS`, ``sequence`` included) whose
+    dedupe key is not stored yet; return the sequences of the rows actually inserted."""
     if not rows:
-        return
+        return []
     converters = _column_converters(connection)
     parameters = []
+    last_seen: list[Any] = [_NOTHING] * len(converters)
+    last_converted: list[Any] = [None] * len(converters)
     for row in rows:
         values = list(_row_values(row))
-        for position, processor in converters:
+        for index, (position, processor) in enumerate(converters):
             value = values[position]
-            if value is not None:
-                values[position] = processor(value)
+            if value is None:
+                continue
+            # Many rows share a value (a batch's received_at): convert it once.
+            if value is not last_seen[index]:
+                last_seen[index] = value
+                last_converted[index] = processor(value)
+            values[position] = last_converted[index]
         parameters.append(tuple(values))
-    connection.exec_driver_sql(_insert_statement(connection), parameters)
+    inserted = connection.exec_driver_sql(_insert_statement(connection), parameters).rowcount
+    sequences = [row["sequence"] for row in rows]
+    if inserted == len(rows):
+        return sequences
+    # Some keys were stored already (a retried export): find which rows went in. The sequences were
+    # taken under the ingest lock, so no other row can hold one of them.
+    column = _table.c.sequence
+    stored: set[int] = set()
+    for start in range(0, len(sequences), _KEYS_PER_SELECT):
+        chunk = sequences[start : start + _KEYS_PER_SELECT]
+        stored.update(connection.scalars(select(column).where(column.in_(chunk))))
+    return [sequence for sequence in sequences if sequence in stored]
 
 
 _row_values = itemgetter(*EVENT_ROW_COLUMNS)
+_NOTHING = object()
 
 
 def _column_converters(connection: Connection) -> tuple[tuple[int, _Processor], ...]:
@@ -105,6 +114,9 @@ def _insert_statement(connection: Connection) -> str:
         placeholder = "?" if dialect.paramstyle == "qmark" else "%s"
         columns = ", ".join(quote(name) for name in EVENT_ROW_COLUMNS)
         values = ", ".join(placeholder for _ in EVENT_ROW_COLUMNS)
-        statement = f"INSERT INTO {quote(_table.name)} ({columns}) VALUES ({values})"
+        statement = (
+            f"INSERT INTO {quote(_table.name)} ({columns}) VALUES ({values}) "
+            f"ON CONFLICT ({quote('dedupe_key')}) DO NOTHING"
+        )
         _statements_by_dialect[dialect.name] = statement
     return statement

@@ -42,11 +42,11 @@ from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.orm import Session
 
 from spanledger.billing.costs.service import load_overrides
-from spanledger.billing.costs.upstream import UpstreamCostCalculator
+from spanledger.billing.costs.upstream import PriceOverride, UpstreamCostCalculator
 from spanledger.billing.credits.service import record_consumption
 from spanledger.billing.db import storage_errors
 from spanledger.billing.errors import InvalidEventError
-from spanledger.billing.event_store import insert_event_rows, stored_dedupe_keys, take_sequences
+from spanledger.billing.event_store import insert_event_rows, take_sequences
 from spanledger.billing.models import INGEST_STATE_ID, Customer, EventRecord, IngestState
 from spanledger.billing.rollups.maintenance import update_rollups
 from spanledger.billing.usage_event import COLUMN_FIELDS, UNATTRIBUTED_CUSTOMER, UsageEvent, validate_event
@@ -161,24 +161,32 @@ def ingest(
     if not unique:
         return IngestResult(duplicates=in_batch_duplicates, merged=in_batch_merges, rejected=tuple(rejected))
 
+    # Every committed event carries its upstream cost, priced before it is written. Pricing and
+    # building the rows happen before the transaction starts (on SQLite every transaction takes the
+    # write lock), with the price overrides this process saw last; under the lock the overrides are
+    # read again and, if they changed meanwhile, the batch is priced anew. So receivers sharing a
+    # ledger wait on each other only for the writes, and no event is priced with stale overrides.
+    database = _database_key(session)
+    overrides = _overrides_seen.get(database, [])
+    calculator = UpstreamCostCalculator(overrides)
+    rows = {key: _row(event, received_at, calculator) for key, event in unique.items()}
     with storage_errors():
         connection = session.connection()
-        # Every committed event carries its upstream cost, priced before it is written. Pricing and
-        # building the rows need no lock, so they happen before the ingest lock is taken: concurrent
-        # receivers on PostgreSQL then wait on each other only for the writes.
-        calculator = UpstreamCostCalculator(load_overrides(connection))
-        rows = {key: _row(event, received_at, calculator) for key, event in unique.items()}
         _lock_ingest(connection, received_at)
+        current_overrides = load_overrides(connection)
+        if current_overrides != overrides:
+            _overrides_seen[database] = current_overrides
+            calculator = UpstreamCostCalculator(current_overrides)
+            rows = {key: _row(event, received_at, calculator) for key, event in unique.items()}
         customer_ids = ensure_customers(
             connection,
             {e.customer_external_id or UNATTRIBUTED_CUSTOMER for e in unique.values()},
             received_at,
         )
-        stored = stored_dedupe_keys(connection, unique)
-        new_rows = [rows[key] for key in unique if key not in stored]
-        _insert_new(connection, new_rows, unique, customer_ids)
-        inserted = [row["sequence"] for row in new_rows]
-        conflicting = [unique[key] for key in unique if key in stored]
+        stored = _insert_new(connection, rows, unique, customer_ids)
+        new_rows = [row for row in rows.values() if row["sequence"] in stored]
+        inserted = [row["sequence"] for row in new_rows]  # increasing: numbered in batch order
+        conflicting = [unique[row["dedupe_key"]] for row in rows.values() if row["sequence"] not in stored]
         merged_sequences = _merge_into_stored(connection, conflicting, customer_ids, calculator)
         # Credit balances are exact as soon as the events that consume them commit; a merged event
         # appends only the difference to what it consumed before.
@@ -198,6 +206,14 @@ def ingest(
         inserted_sequences=tuple(inserted),
         merged_sequences=tuple(merged_sequences),
     )
+
+
+#: The price overrides last read from each database (keyed by :func:`_database_key`).
+_overrides_seen: dict[str, list[PriceOverride]] = {}
+
+
+def _database_key(session: Session) -> str:
+    return session.get_bind().engine.url.render_as_string(hide_password=True)
 
 
 def _dedupe_key_of(event: object) -> str | None:
@@ -287,16 +303,16 @@ def _row(event: UsageEvent, received_at: datetime, calculator: UpstreamCostCalcu
 
 def _insert_new(
     connection: Connection,
-    new_rows: list[dict[str, Any]],
+    rows: dict[str, dict[str, Any]],
     events: dict[str, UsageEvent],
     customer_ids: dict[str, int],
-) -> None:
-    """Insert the rows of events not stored yet, numbering them in batch order."""
-    for row, sequence in zip(new_rows, take_sequences(connection, len(new_rows)), strict=True):
+) -> set[int]:
+    """Insert the rows whose key is not stored yet, numbered in batch order; their sequences."""
+    for row, sequence in zip(rows.values(), take_sequences(connection, len(rows)), strict=True):
         row["sequence"] = sequence
         customer = events[row["dedupe_key"]].customer_external_id or UNATTRIBUTED_CUSTOMER
         row["customer_id"] = customer_ids[customer]
-    insert_event_rows(connection, new_rows)
+    return set(insert_event_rows(connection, list(rows.values())))
 
 
 def _merge_into_stored(

@@ -147,6 +147,24 @@ def override_cost(override: PriceOverride, event: UsageEvent) -> Decimal:
 _LINEAR_PRICES: dict[tuple[str | None, str, int], _LinearPrices | None] = {}
 
 
+#: genai-prices' model entries by (snapshot, model, provider id): finding one matches the model name
+#: against every provider's patterns, and the answer only changes with the price data snapshot.
+_MODEL_INFO: dict[tuple[int, str, str | None], genai_prices.types.ModelInfo] = {}
+
+
+def _model_info(model: str, provider_id: str | None) -> genai_prices.types.ModelInfo:
+    """genai-prices' entry for ``model`` (raises ``LookupError`` when it knows none)."""
+    snapshot = genai_prices.data_snapshot.get_snapshot()
+    key = (id(snapshot), model, provider_id)
+    info = _MODEL_INFO.get(key)
+    if info is None:
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore")
+            _, info = snapshot.find_provider_model(model, None, provider_id, None)
+        _MODEL_INFO[key] = info
+    return info
+
+
 def _usage_of(event: UsageEvent) -> genai_prices.Usage:
     return genai_prices.Usage(
         input_tokens=event.input_tokens or 0,
@@ -287,12 +305,12 @@ class UpstreamCostCalculator:
             return UpstreamCost(amount, override.currency, override.source)
         provider_id = genai_prices_provider(event.provider)
         try:
-            with warnings.catch_warnings():
-                warnings.simplefilter("ignore")
-                linear = self._linear_prices(model, provider_id, event.occurred_at)
-                if linear is not None and linear.applies_to(event):
-                    amount = linear.cost(event)
-                else:
+            linear = self._linear_prices(model, provider_id, event.occurred_at)
+            if linear is not None and linear.applies_to(event):
+                amount = linear.cost(event)
+            else:
+                with warnings.catch_warnings():
+                    warnings.simplefilter("ignore")
                     amount = Decimal(_calc_total(event, model, provider_id, _usage_of(event)))
         except (LookupError, ValueError) as exc:
             return self._unknown(event, f"genai-prices does not know it ({exc})")
@@ -307,17 +325,16 @@ class UpstreamCostCalculator:
         each kind through genai-prices itself, and reused;
         ``tests/billing/test_upstream_costs_linear.py`` checks both paths agree exactly.
         """
-        _, info = genai_prices.data_snapshot.get_snapshot().find_provider_model(
-            model, None, provider_id, None
-        )
-        model_price = info.get_prices(at)
+        model_price = _model_info(model, provider_id).get_prices(at)
         key = (provider_id, model.lower(), id(model_price))
         if key in _LINEAR_PRICES:
             return _LINEAR_PRICES[key]
         first_tier_start = _first_tier_start(model_price)
         linear: _LinearPrices | None = None
         if first_tier_start is None or first_tier_start >= 1:
-            linear = _LinearPrices.probe(model, provider_id, at, first_tier_start)
+            with warnings.catch_warnings():
+                warnings.simplefilter("ignore")
+                linear = _LinearPrices.probe(model, provider_id, at, first_tier_start)
         _LINEAR_PRICES[key] = linear
         return linear
 

@@ -16,6 +16,7 @@ from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from decimal import Decimal
+from operator import itemgetter
 from typing import Any
 
 from spanledger.billing.models import ROLLUP_DIMENSIONS, ROLLUP_MEASURED_FIELDS
@@ -136,20 +137,25 @@ def fold_events(
 ) -> dict[CellKey, CellMeasures]:
     """Add ``events`` (mappings with the usage event columns and ``sequence``) to cells."""
     cells = {} if into is None else into
-    by_cell: dict[CellKey, list[Mapping[str, Any]]] = {}
+    # Grouped by a plain tuple first: one CellKey per cell, not per event.
+    by_cell: dict[tuple[Any, ...], list[Mapping[str, Any]]] = {}
     for event in events:
-        key = CellKey.of(event)
+        key = (event["customer_id"], hour_of(event["occurred_at"]), *_dimension_values(event))
         members = by_cell.get(key)
         if members is None:
             by_cell[key] = [event]
         else:
             members.append(event)
-    for key, members in by_cell.items():
-        measures = cells.get(key)
+    for values, members in by_cell.items():
+        cell = CellKey(*values)
+        measures = cells.get(cell)
         if measures is None:
-            measures = cells[key] = CellMeasures()
+            measures = cells[cell] = CellMeasures()
         measures.add_events(members)
     return cells
+
+
+_dimension_values = itemgetter(*ROLLUP_DIMENSIONS)
 
 
 def cell_to_row(key: CellKey, measures: CellMeasures) -> dict[str, Any]:
