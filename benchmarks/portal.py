@@ -4,8 +4,10 @@
     .venv/bin/python benchmarks/portal.py --postgres postgresql://postgres@127.0.0.1:5432/test
 
 Events are generated straight into ``usage_events`` (bulk insert; ``COPY`` on PostgreSQL), then the
-hourly rollups are rebuilt, October is invoiced and finalized for every customer, and the pages are
-requested in process through the real Starlette routes (``TestClient``), "now" being 2026-11-20.
+hourly rollups are rebuilt, October is invoiced and finalized for every customer, November is invoiced
+as drafts (so the admin view splits both stored and draft lines), and the pages are requested in
+process through the real Starlette routes (``TestClient``), "now" being 2026-11-20. The margin report
+(``spanledger margins``) is timed too.
 Customers are skewed: one "whale" has 10 % of all events, the rest share the remainder. Reported:
 p50/p95 per page over ``--rounds`` requests. Not a test: figures vary by machine. Target: every page
 well under a second.
@@ -31,6 +33,7 @@ from spanledger.billing.catalog import apply_catalog, parse_catalog
 from spanledger.billing.customers import create_customer
 from spanledger.billing.db import create_engine_from_url, make_session_factory
 from spanledger.billing.invoices import finalize, list_invoices, run_invoices
+from spanledger.billing.margin_report import margin_report
 from spanledger.billing.migrate import upgrade
 from spanledger.billing.models import Customer, EventRecord
 from spanledger.billing.portal import portal_routes, portal_url, require_secret_key
@@ -130,13 +133,15 @@ def _rebuild_rollups(url: str) -> None:
     engine.dispose()
 
 
-def _invoice_october(url: str) -> None:
+def _invoice_october(url: str, drafts: bool) -> None:
     engine = create_engine_from_url(url)
     sessions = make_session_factory(engine)
     run_invoices(sessions, "2026-10")
     with sessions() as session, session.begin():
         for invoice, _customer in list_invoices(session, period="2026-10", status="draft"):
             finalize(session, invoice.id)
+    if drafts:
+        run_invoices(sessions, "2026-11")
     engine.dispose()
 
 
@@ -162,6 +167,7 @@ def main() -> None:
     parser.add_argument("--events", type=int, default=1_000_000)
     parser.add_argument("--customers", type=int, default=200)
     parser.add_argument("--rounds", type=int, default=30)
+    parser.add_argument("--no-drafts", action="store_true", help="leave November uninvoiced")
     parser.add_argument("--postgres", help="a PostgreSQL URL; a fresh schema is created and dropped")
     args = parser.parse_args()
 
@@ -182,11 +188,11 @@ def main() -> None:
         loaded = time.perf_counter()
         _rebuild_rollups(url)
         rolled = time.perf_counter()
-        _invoice_october(url)
+        _invoice_october(url, not args.no_drafts)
         invoiced = time.perf_counter()
         print(f"{args.events:,} events, {args.customers} customers on {url.split(':')[0]}: loaded in "
               f"{loaded - started:.0f} s, rollups rebuilt in {rolled - loaded:.0f} s, October invoiced and "
-              f"finalized in {invoiced - rolled:.0f} s")  # fmt: skip
+              f"finalized, November drafted in {invoiced - rolled:.0f} s")  # fmt: skip
         _measure(url, args.rounds)
     finally:
         if schema is not None:
@@ -215,7 +221,19 @@ def _measure(url: str, rounds: int) -> None:
         _report("drill-down, page 200 (whale)", _timed(client, drill + "&page=200", rounds))
         bearer = {"Authorization": f"Bearer {ADMIN}"}
         _report("admin Cost Insights (Oct 1 to now)", _timed(client, "/admin", rounds, bearer))
+    for by in ("customer", "model", "day"):
+        _report(f"margin report by {by} (Oct 1 to now)", _timed_call(sessions, by, max(3, rounds // 3)))
     engine.dispose()
+
+
+def _timed_call(sessions, by: str, rounds: int) -> list[float]:
+    times = []
+    for _ in range(rounds + 1):
+        with sessions() as session:
+            start = time.perf_counter()
+            margin_report(session, by, start=OCT, end=NOW)
+            times.append((time.perf_counter() - start) * 1000)
+    return times[1:]  # the first warms caches
 
 
 if __name__ == "__main__":

@@ -25,7 +25,7 @@ import json
 from collections import defaultdict
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
-from datetime import datetime
+from datetime import date, datetime
 from decimal import Decimal
 from typing import Any
 
@@ -43,7 +43,14 @@ from spanledger.billing.models import (
     InvoiceRecord,
     UsageRollup,
 )
-from spanledger.billing.rollups.queries import answerable, compile_rollup_filter, split_window
+from spanledger.billing.rollups.queries import (
+    answerable,
+    compile_rollup_filter,
+    day_text,
+    reporting_memory,
+    split_window,
+    utc_day,
+)
 
 __all__ = [
     "USAGE_KINDS",
@@ -138,13 +145,6 @@ def _dialect(session: Session) -> str:
     return bind.dialect.name if isinstance(bind, Engine) else bind.engine.dialect.name
 
 
-def _day(dialect: str, column: Any) -> ColumnElement[str]:
-    if dialect == "postgresql":
-        return func.to_char(func.timezone("UTC", column), "YYYY-MM-DD")
-    # SQLite stores naive UTC text ("2026-11-03 10:00:00.000000"); its first ten characters are the day.
-    return func.substr(column, 1, 10)
-
-
 def _event_weight(definition: MeterDefinition) -> ColumnElement[Any]:
     if definition.aggregation is Aggregation.COUNT:
         return literal(1)
@@ -155,9 +155,9 @@ _Groups = dict[tuple[str | None, str | None, str], list[Any]]  # → [weight, ev
 
 
 def _add(
-    groups: _Groups, model: Any, provider: Any, day: str, weight: Any, events: int, sign: int = 1
+    groups: _Groups, model: Any, provider: Any, day: date | str, weight: Any, events: int, sign: int = 1
 ) -> None:
-    entry = groups.setdefault((model, provider, day), [_ZERO, 0])
+    entry = groups.setdefault((model, provider, day_text(day)), [_ZERO, 0])
     entry[0] += sign * Decimal(weight or 0)
     entry[1] += sign * events
 
@@ -177,9 +177,9 @@ def _order(item: tuple[tuple[str | None, str | None, str], list[Any]]) -> tuple[
 
 def _events_statement(session: Session, definition: MeterDefinition, *extra: Any) -> Select[Any]:
     model = func.coalesce(_events.response_model, _events.request_model)
-    statement = select(model, _events.provider, _day(_dialect(session), _events.occurred_at), *extra).where(
-        _events.event_name == definition.event_name
-    )
+    statement = select(
+        model, _events.provider, utc_day(_dialect(session), _events.occurred_at), *extra
+    ).where(_events.event_name == definition.event_name)
     condition = compile_filter(definition.filter)
     statement = statement.select_from(_EVENTS_WITH_CUSTOMER)  # a filter may test the customer id
     return statement if condition is None else statement.where(condition)
@@ -239,9 +239,8 @@ def _rollup_line_weights(session: Session, selections: list[LineSelection]) -> d
     customers = sorted(by_customer)
     groups: dict[int, _Groups] = {s.line_id: {} for s in selections}
     if hours is not None:
-        model = func.coalesce(_rollups.response_model, _rollups.request_model)
-        day = _day(_dialect(session), _rollups.hour)
-        keys = (_rollups.customer_id, model, _rollups.provider, day)
+        day = utc_day(_dialect(session), _rollups.hour)
+        keys = (_rollups.customer_id, _rollups.response_model, _rollups.request_model, _rollups.provider, day)
         statement = (
             select(*keys, func.sum(_rollup_weight(definition)), func.sum(_rollups.event_count))
             .select_from(_ROLLUPS_WITH_CUSTOMER)
@@ -254,19 +253,23 @@ def _rollup_line_weights(session: Session, selections: list[LineSelection]) -> d
         condition = compile_rollup_filter(definition.filter)
         if condition is not None:
             statement = statement.where(condition)
-        for customer_id, model_name, provider, day_text, total, count in session.execute(statement):
+        reporting_memory(session)
+        for customer_id, response_model, request_model, provider, day_value, total, count in session.execute(
+            statement
+        ):
+            model_name = response_model if response_model is not None else request_model
             for selection in by_customer[customer_id]:
-                _add(groups[selection.line_id], model_name, provider, day_text, total, int(count))
+                _add(groups[selection.line_id], model_name, provider, day_value, total, int(count))
     extra = (_events.customer_id, _events.sequence, _event_weight(definition))
     if edges:
         statement = _events_statement(session, definition, *extra).where(
             _events.customer_id.in_(customers),
             or_(*(and_(_events.occurred_at >= a, _events.occurred_at < b) for a, b in edges)),
         )
-        for model_name, provider, day_text, customer_id, sequence, weight in session.execute(statement):
+        for model_name, provider, day_value, customer_id, sequence, weight in session.execute(statement):
             for selection in by_customer[customer_id]:
                 if sequence <= (selection.max_sequence or 0):
-                    _add(groups[selection.line_id], model_name, provider, day_text, weight, 1)
+                    _add(groups[selection.line_id], model_name, provider, day_value, weight, 1)
     if hours is not None:
         # Events ingested after a line was computed are in the rollups but not in the line: take them off.
         oldest = min(s.max_sequence or 0 for s in selections)
@@ -274,10 +277,10 @@ def _rollup_line_weights(session: Session, selections: list[LineSelection]) -> d
             _events.sequence > oldest, _events.customer_id.in_(customers),
             _events.occurred_at >= hours[0], _events.occurred_at < hours[1],
         )  # fmt: skip
-        for model_name, provider, day_text, customer_id, sequence, weight in session.execute(statement):
+        for model_name, provider, day_value, customer_id, sequence, weight in session.execute(statement):
             for selection in by_customer[customer_id]:
                 if sequence > (selection.max_sequence or 0):
-                    _add(groups[selection.line_id], model_name, provider, day_text, weight, 1, sign=-1)
+                    _add(groups[selection.line_id], model_name, provider, day_value, weight, 1, sign=-1)
     return {line_id: _finished(line_groups) for line_id, line_groups in groups.items()}
 
 

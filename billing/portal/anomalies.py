@@ -5,6 +5,9 @@ before it, not against itself), using the nearest-rank 99th percentile; a day ne
 :data:`MIN_HISTORY_DAYS` earlier days with usage before it can be called an anomaly. With fewer than
 100 earlier days the nearest-rank p99 is the previous maximum, so the rule then reads "a new record
 day" — which is what an operator wants to look at.
+
+Pure: the daily usage it judges (requests per customer and UTC day) is read by
+:mod:`spanledger.billing.portal.admin_data` from the hourly rollups, never from the events.
 """
 
 from __future__ import annotations

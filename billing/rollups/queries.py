@@ -20,11 +20,11 @@ customer), combined with :func:`combine_partials`.
 
 from __future__ import annotations
 
-from datetime import datetime, timedelta
+from datetime import date, datetime, timedelta
 from decimal import Decimal
 from typing import Any
 
-from sqlalchemy import ColumnElement, Engine, and_, case, func, or_, select, text
+from sqlalchemy import ColumnElement, Date, Engine, and_, case, cast, func, or_, select, text
 from sqlalchemy.orm import Session
 
 from spanledger.billing.errors import InvalidMeterError
@@ -43,9 +43,12 @@ __all__ = [
     "combine_partials",
     "compile_rollup_filter",
     "daily_costs",
+    "day_text",
+    "reporting_memory",
     "rollup_totals_row",
     "rollup_usage_partials",
     "split_window",
+    "utc_day",
 ]
 
 DIMENSION_FIELDS = frozenset(
@@ -244,11 +247,26 @@ CostCells = dict[tuple[str, str | None, str | None, str], list[Any]]
 _DEFAULT_COST_CURRENCY = "USD"  # the built-in price table's; other currencies come from price overrides
 
 
-def _day(dialect: str, column: Any) -> ColumnElement[str]:
+def utc_day(dialect: str, column: Any) -> ColumnElement[Any]:
+    """The UTC calendar day of a timestamp column, cheaply: a ``date`` on PostgreSQL (``to_char`` costs
+    twice as much per row), the ``YYYY-MM-DD`` prefix of the stored naive UTC text on SQLite. Read the
+    value with :func:`day_text`."""
     if dialect == "postgresql":
-        return func.to_char(func.timezone("UTC", column), "YYYY-MM-DD")
-    # SQLite stores naive UTC text ("2026-11-03 10:00:00.000000"); its first ten characters are the day.
+        return cast(func.timezone("UTC", column), Date)
     return func.substr(column, 1, 10)
+
+
+def reporting_memory(session: Session) -> None:
+    """On PostgreSQL, let this transaction's aggregates hash in memory: a report groups hundreds of
+    thousands of cells into tens of thousands of groups, which under the default 4 MB ``work_mem``
+    spills to an on-disk sort and takes half as long again. ``SET LOCAL`` ends with the transaction."""
+    if _dialect(session) == "postgresql":
+        session.execute(text("SET LOCAL work_mem = '64MB'"))
+
+
+def day_text(value: date | str) -> str:
+    """A :func:`utc_day` value as ``YYYY-MM-DD``."""
+    return value if isinstance(value, str) else value.isoformat()
 
 
 def _dialect(session: Session) -> str:
@@ -291,23 +309,36 @@ def daily_costs(
     any_hours, first, last, edges = _hours_and_edges(start, end)
     in_usd = currency == _DEFAULT_COST_CURRENCY
     if any_hours:
-        model = func.coalesce(_rollups.response_model, _rollups.request_model)
-        keys = (_customers.external_id, model, _rollups.provider, _day(dialect, _rollups.hour))
+        # Grouped by plain columns (the customer id, both model columns): cheaper per cell than the
+        # external id and coalesce; the cells are merged by key below.
+        keys = (
+            _rollups.customer_id, _rollups.response_model, _rollups.request_model, _rollups.provider,
+            utc_day(dialect, _rollups.hour),
+        )  # fmt: skip
         statement = select(
             *keys,
             func.sum(_rollups.upstream_cost_sum),
             func.sum(_rollups.unknown_cost_events),
             func.sum(_rollups.event_count),
-        ).select_from(_JOINED)
+        )
         if first is not None:
             statement = statement.where(_rollups.hour >= first)
         if last is not None:
             statement = statement.where(_rollups.hour < last)
-        for *key, cost, unknown, count in session.execute(statement.group_by(*keys)):
+        reporting_memory(session)
+        rows = session.execute(statement.group_by(*keys)).all()
+        names = _external_ids(session, {row[0] for row in rows})
+        for customer_id, response_model, request_model, provider, day, cost, unknown, count in rows:
             # A report in another currency than USD takes only the foreign costs in its currency.
             known = Decimal(cost or 0) if in_usd else Decimal(0)
             priced = int(count or 0) - int(unknown or 0) if in_usd else 0
-            cells[tuple(key)] = [known, int(unknown or 0), int(count or 0), priced]  # type: ignore[index]
+            model = response_model if response_model is not None else request_model
+            key = (names[customer_id], model, provider, day_text(day))
+            entry = cells.setdefault(key, [Decimal(0), 0, 0, 0])
+            entry[0] += known
+            entry[1] += int(unknown or 0)
+            entry[2] += int(count or 0)
+            entry[3] += priced
         _correct_currency(session, cells, currency, first, last)
     for edge in edges:
         _add_edge(session, cells, currency, edge)
@@ -317,9 +348,19 @@ def daily_costs(
 _EVENTS_JOINED = EventRecord.__table__.join(Customer.__table__, _customers.id == _events.customer_id)
 
 
+def _external_ids(session: Session, customer_ids: set[int]) -> dict[int, str]:
+    ids = sorted(customer_ids)
+    names: dict[int, str] = {}
+    for start in range(0, len(ids), 1000):
+        chunk = ids[start : start + 1000]
+        rows = session.execute(select(_customers.id, _customers.external_id).where(_customers.id.in_(chunk)))
+        names.update({customer_id: external_id for customer_id, external_id in rows})
+    return names
+
+
 def _event_keys(dialect: str) -> tuple[ColumnElement[Any], ...]:
     model = func.coalesce(_events.response_model, _events.request_model)
-    return (_customers.external_id, model, _events.provider, _day(dialect, _events.occurred_at))
+    return (_customers.external_id, model, _events.provider, utc_day(dialect, _events.occurred_at))
 
 
 def _correct_currency(
@@ -337,8 +378,8 @@ def _correct_currency(
     if last is not None:
         statement = statement.where(_events.occurred_at < last)
     in_usd = currency == _DEFAULT_COST_CURRENCY
-    for *key, cost_currency, cost, count in session.execute(statement):
-        entry = cells.setdefault(tuple(key), [Decimal(0), 0, 0, 0])  # type: ignore[arg-type]
+    for customer, model, provider, day, cost_currency, cost, count in session.execute(statement):
+        entry = cells.setdefault((customer, model, provider, day_text(day)), [Decimal(0), 0, 0, 0])
         if in_usd:
             entry[0] -= Decimal(cost or 0)
             entry[3] -= int(count)
@@ -362,8 +403,8 @@ def _add_edge(session: Session, cells: CostCells, currency: str, edge: Window) -
         .where(_events.occurred_at >= edge[0], _events.occurred_at < edge[1])
         .group_by(*keys)
     )
-    for *key, cost, unknown, count, priced in session.execute(statement):
-        entry = cells.setdefault(tuple(key), [Decimal(0), 0, 0, 0])  # type: ignore[arg-type]
+    for customer, model, provider, day, cost, unknown, count, priced in session.execute(statement):
+        entry = cells.setdefault((customer, model, provider, day_text(day)), [Decimal(0), 0, 0, 0])
         entry[0] += Decimal(cost or 0)
         entry[1] += int(unknown or 0)
         entry[2] += int(count or 0)
