@@ -6,6 +6,11 @@ attribute is skipped unread, which keeps decoding cheap on spans full of prompts
 of them cannot be billable and is not turned into a record at all: it is only counted, in
 :attr:`DecodedSpans.skipped`. Most spans of a trace (HTTP, database) are such spans.
 
+:func:`decode_protobuf` validates a request by parsing it whole, then reads its spans at the wire level
+(:mod:`~spanledger.exporter.otlp_wire`): a span whose bytes do not contain a candidate key is skipped
+without being looked at further, and attributes are read from their bytes. It returns exactly what
+:func:`spans_from_request` returns for the parsed request (the reference, tested against it).
+
 OTLP/JSON differs from protobuf's canonical JSON mapping (OTLP specification, "JSON Protobuf Encoding"):
 trace and span ids are hex strings, not base64; enums are integers; 64-bit integers may arrive as decimal
 strings or as numbers; keys are lowerCamelCase (we also accept the proto field names); unknown fields are
@@ -26,6 +31,14 @@ from opentelemetry.proto.collector.trace.v1.trace_service_pb2 import ExportTrace
 
 from spanledger.exporter.errors import PayloadError, PayloadTooLargeError
 from spanledger.exporter.limits import ReceiverLimits
+from spanledger.exporter.otlp_wire import (
+    LeanRequest,
+    LeanSpan,
+    contains_any,
+    key_substrings,
+    proto_value,
+    read_key_value,
+)
 from spanledger.exporter.spans import AttributeValue, SpanRecord
 
 __all__ = [
@@ -41,7 +54,6 @@ __all__ = [
 _WHOLE_NUMBER = re.compile(r"-?[0-9]{1,20}")
 _EMPTY: Mapping[str, AttributeValue] = {}
 _NONE: frozenset[str] = frozenset()
-_SCALAR_KINDS = frozenset({"string_value", "int_value", "double_value", "bool_value"})
 
 
 class DecodedSpans(list[SpanRecord]):
@@ -76,9 +88,19 @@ def decode_protobuf(
     candidate_keys: frozenset[str] | None = None,
 ) -> DecodedSpans:
     """The spans of a protobuf-encoded request (already decompressed)."""
-    return spans_from_request(
-        parse_protobuf(payload), limits, span_keys, resource_keys, candidate_keys=candidate_keys
-    )
+    request = parse_protobuf(payload)
+    _check_span_count(count_spans(request), limits)
+    # The wire-level reading relies on every candidate key being a key it reads.
+    if candidate_keys is None or candidate_keys <= span_keys:
+        try:
+            records = _spans_from_wire(
+                request, LeanRequest.FromString(payload), limits, span_keys, resource_keys, candidate_keys
+            )
+        except DecodeError:  # not expected once the real parse succeeded; the reference path decides
+            records = None
+        if records is not None:
+            return records
+    return spans_from_request(request, limits, span_keys, resource_keys, candidate_keys=candidate_keys)
 
 
 def spans_from_request(
@@ -142,7 +164,7 @@ def _proto_attributes(
         key = kv.key
         if key not in wanted:
             continue
-        value = _proto_value(kv.value)
+        value = proto_value(kv.value)
         if value is None:
             continue
         if isinstance(value, str) and len(value) > max_length:
@@ -152,16 +174,77 @@ def _proto_attributes(
     return (attributes or _EMPTY), (frozenset(oversized) if oversized else _NONE)
 
 
-def _proto_value(any_value: Any) -> AttributeValue | None:
-    kind = any_value.WhichOneof("value")
-    if kind in _SCALAR_KINDS:
-        value: AttributeValue = getattr(any_value, kind)
-        return value
-    if kind == "array_value":
-        return tuple(
-            v for v in (_proto_value(item) for item in any_value.array_value.values) if v is not None
+def _spans_from_wire(
+    request: ExportTraceServiceRequest,
+    lean: Any,
+    limits: ReceiverLimits,
+    span_keys: frozenset[str],
+    resource_keys: frozenset[str],
+    candidate_keys: frozenset[str] | None,
+) -> DecodedSpans | None:
+    """:func:`spans_from_request` read from the lean parse of the same payload (``None`` if the two parses
+    disagree on the request's shape, which a valid payload never makes them do)."""
+    max_length = limits.max_attribute_length
+    records = DecodedSpans()
+    append = records.append
+    may_carry = contains_any(key_substrings(candidate_keys)) if candidate_keys is not None else None
+    every_resource, every_lean_resource = request.resource_spans, lean.resource_spans
+    if len(every_resource) != len(every_lean_resource):
+        return None
+    for resource_spans, lean_resource in zip(every_resource, every_lean_resource, strict=True):
+        resource, resource_oversized = _proto_attributes(
+            resource_spans.resource.attributes, resource_keys, max_length
         )
-    return None  # kvlist, bytes and empty values carry nothing the mapping reads
+        every_scope, every_lean_scope = resource_spans.scope_spans, lean_resource.scope_spans
+        if len(every_scope) != len(every_lean_scope):
+            return None
+        for scope_spans, lean_scope in zip(every_scope, every_lean_scope, strict=True):
+            scope_name, scope_version = scope_spans.scope.name, scope_spans.scope.version
+            raw_spans = lean_scope.spans
+            if len(raw_spans) != len(scope_spans.spans):
+                return None
+            for raw in raw_spans:
+                if may_carry is not None and not may_carry(raw):
+                    records.skipped += 1
+                    continue
+                span = LeanSpan.FromString(raw)
+                attributes: dict[str, AttributeValue] = {}
+                oversized: set[str] | None = None
+                candidate = candidate_keys is None
+                for key_value in span.attributes:
+                    key, value = read_key_value(key_value)
+                    if key not in span_keys:
+                        continue
+                    if not candidate:
+                        candidate = key in candidate_keys  # type: ignore[operator]  # None: candidate
+                    if value is None:
+                        continue
+                    if value.__class__ is str and len(value) > max_length:
+                        if oversized is None:
+                            oversized = set()
+                        oversized.add(key)
+                        continue
+                    attributes[key] = value
+                if not candidate:
+                    records.skipped += 1
+                    continue
+                append(
+                    SpanRecord(
+                        trace_id=span.trace_id.hex(),
+                        span_id=span.span_id.hex(),
+                        name=span.name,
+                        start_time_unix_nano=span.start_time_unix_nano,
+                        end_time_unix_nano=span.end_time_unix_nano,
+                        attributes=attributes or _EMPTY,
+                        resource_attributes=resource,
+                        scope_name=scope_name,
+                        scope_version=scope_version,
+                        status_code=span.status.code,
+                        oversized_attributes=frozenset(oversized) if oversized else _NONE,
+                        oversized_resource_attributes=resource_oversized,
+                    )
+                )
+    return records
 
 
 # --- OTLP/JSON -----------------------------------------------------------------------------------------
