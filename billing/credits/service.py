@@ -32,7 +32,14 @@ from spanledger.billing.credits.packs import CreditPack, purchase_entry
 from spanledger.billing.errors import ConflictError, NotFoundError
 from spanledger.billing.meters import MeterDefinition, compile_filter, resolve_field
 from spanledger.billing.meters.aggregations import Aggregation
-from spanledger.billing.models import CreditEntryRecord, CreditMeter, Customer, EventRecord, Meter
+from spanledger.billing.models import (
+    CreditEntryRecord,
+    CreditMeter,
+    Customer,
+    EventRecord,
+    InvoiceRecord,
+    Meter,
+)
 from spanledger.billing.subscriptions.closed import check_open
 
 __all__ = [
@@ -238,6 +245,10 @@ def close_and_grant(
     each exactly once. The grant occurs at ``granted_at`` (default: the period start; a plan that
     starts mid-period grants when it starts) and expires at the period end."""
     entries = in_occurrence_order(ledger_entries(session, customer_id, meter_id))
+    # Earlier closes that late usage has since drawn on (if ingest did not already correct them).
+    correction = _expiry_correction_entry(entries)
+    if correction is not None:
+        add_entry(session, customer_id, meter_id, correction)
     closing = close_grant_period(
         entries, period_start, rollover_limit=rollover_limit, next_expires_at=period_end
     )
@@ -394,42 +405,53 @@ def _consumed_before(
     return result
 
 
+_CORRECTION_REASON = "expiry corrected: usage recorded after the close used credits it expired"
+
+
+def _expiry_correction_entry(entries: Sequence[CreditEntry]) -> CreditEntry | None:
+    """The expiry correction ``entries`` (in occurrence order) need, dated at their last close."""
+    correction = expiry_correction(entries)
+    if correction == 0:
+        return None
+    last_close = max(e.occurred_at for e in entries if e.kind is EntryKind.EXPIRY)
+    return CreditEntry(EntryKind.EXPIRY, _q(correction), last_close, reason=_CORRECTION_REASON)
+
+
 def _correct_expiries(connection: Connection, written: list[dict[str, Any]], recorded_at: datetime) -> None:
     """Append an expiry correction to each account whose new entries occurred before one of its
-    period closes (usage recorded late for a period whose leftover credits already expired)."""
+    period closes (usage recorded late for a period whose leftover credits already expired).
+
+    Cheap for on-time usage: a close is written by the invoice run of a billing month, at that
+    month's start, so an account is only looked at when its customer has an invoice whose period
+    starts after the usage occurred (one indexed query per batch). Anything this misses (the rare
+    close of a month whose run was skipped) is corrected by the next close (:func:`close_and_grant`).
+    """
     earliest: dict[tuple[int, int], datetime] = {}
     for row in written:
         key = (row["customer_id"], row["meter_id"])
         earliest[key] = min(earliest.get(key, row["occurred_at"]), row["occurred_at"])
-    by_meter: dict[int, list[int]] = {}
-    for customer_id, meter_id in earliest:
-        by_meter.setdefault(meter_id, []).append(customer_id)
-    for meter_id, customer_ids in by_meter.items():
-        last_closes = connection.execute(
-            select(CreditEntryRecord.customer_id, func.max(CreditEntryRecord.occurred_at))
-            .where(
-                CreditEntryRecord.meter_id == meter_id,
-                CreditEntryRecord.customer_id.in_(customer_ids),
-                CreditEntryRecord.kind == EntryKind.EXPIRY.value,
-            )
-            .group_by(CreditEntryRecord.customer_id)
+    latest_start = dict(
+        connection.execute(
+            select(InvoiceRecord.customer_id, func.max(InvoiceRecord.period_start))
+            .where(InvoiceRecord.customer_id.in_({customer_id for customer_id, _ in earliest}))
+            .group_by(InvoiceRecord.customer_id)
         ).all()
-        for customer_id, last_close in last_closes:
-            if earliest[(customer_id, meter_id)] >= last_close:
-                continue  # nothing closed after this usage occurred: the common, on-time case
-            ledger = in_occurrence_order(ledger_entries(connection, customer_id, meter_id))
-            correction = expiry_correction(ledger)
-            if correction == 0:
-                continue
-            connection.execute(
-                CreditEntryRecord.__table__.insert(),
-                {
-                    "customer_id": customer_id, "meter_id": meter_id, "kind": EntryKind.EXPIRY.value,
-                    "amount": _q(correction), "occurred_at": last_close, "recorded_at": recorded_at,
-                    "unlimited": False,
-                    "reason": "expiry corrected: usage recorded after the close used credits it expired",
-                },
-            )  # fmt: skip
+    )
+    for (customer_id, meter_id), occurred_at in earliest.items():
+        if customer_id not in latest_start or occurred_at >= latest_start[customer_id]:
+            continue  # no month run since this usage occurred: the common, on-time case
+        ledger = in_occurrence_order(ledger_entries(connection, customer_id, meter_id))
+        entry = _expiry_correction_entry(ledger)
+        if entry is None:
+            continue
+        connection.execute(
+            CreditEntryRecord.__table__.insert(),
+            {
+                "customer_id": customer_id, "meter_id": meter_id, "kind": entry.kind.value,
+                "amount": entry.amount, "occurred_at": entry.occurred_at, "recorded_at": recorded_at,
+                "unlimited": False, "reason": entry.reason,
+            },
+        )  # fmt: skip
 
 
 def _unlimited_windows(

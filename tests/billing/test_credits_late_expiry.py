@@ -11,7 +11,8 @@ from sqlalchemy import select
 from test_invoices_support import DEC, NOV, add_meter, add_plan, call, store, subscribe
 
 from spanledger.billing.credits import CreditEntry, EntryKind, expiry_correction, replay
-from spanledger.billing.credits.service import balance, in_occurrence_order, ledger_entries
+from spanledger.billing.credits.service import balance, close_and_grant, in_occurrence_order, ledger_entries
+from spanledger.billing.customers import create_customer
 from spanledger.billing.invoices import finalize, invoice_lines, run_invoices
 from spanledger.billing.models import CreditEntryRecord, Customer, InvoiceRecord, Meter
 
@@ -141,3 +142,30 @@ def test_on_time_usage_writes_no_correction(session):
     store(session, call("b", "acme", 10_000, DEC + timedelta(days=1)))
     assert _entries(session, "acme", "expiry") == [("expiry", D(-90), None)]
     assert _balance(session) == D(90)
+
+
+def test_a_correction_ingest_could_not_see_is_made_by_the_next_close(session):
+    # Grants and closes written without an invoice (as by a run whose customer was then skipped):
+    # ingest's cheap check finds no month run after the late event, so the next close corrects it.
+    with session.begin():
+        add_meter(session, D(1000))
+        customer_id = create_customer(session, "acme").id
+        meter_id = session.scalar(select(Meter.id).where(Meter.name == "tokens"))
+
+    def close_and_grant_month(start: datetime, end: datetime) -> None:
+        with session.begin():
+            close_and_grant(
+                session, customer_id, meter_id, period_key=f"{start:%Y-%m}", period_start=start,
+                period_end=end, credits=D(100), rollover_limit=D(0), plan="metered",
+            )  # fmt: skip
+
+    close_and_grant_month(NOV, DEC)
+    store(session, call("on-time", "acme", 60_000, NOV + timedelta(days=9)))
+    close_and_grant_month(DEC, JAN)
+    store(session, call("late", "acme", 30_000, NOV + timedelta(days=19)))
+    assert _balance(session) == D(70)  # not yet corrected
+    close_and_grant_month(JAN, JAN + timedelta(days=31))
+    assert _entries(session, "acme", "expiry") == [
+        ("expiry", D(-40), None), ("expiry", D(30), None), ("expiry", D(-100), None),
+    ]  # fmt: skip
+    assert _balance(session, at=JAN) == D(100) == _replayed(session, at=JAN)
