@@ -220,3 +220,21 @@ def test_a_window_with_no_whole_hour(session, ledger):
     assert margin_report(session, "model", start=start, end=end) == old_margin_report(
         session, "model", start=start, end=end
     )
+
+
+@pytest.mark.parametrize(
+    "window",
+    [(None, None), (None, NOV + timedelta(days=3, minutes=30)), (OCT + timedelta(days=9, minutes=20), None)],
+    ids=["open", "open-start", "open-end"],
+)
+@pytest.mark.parametrize("by", ["customer", "model", "day"])
+def test_margin_report_with_open_bounds(session, ledger, window, by):
+    start, end = window
+    new = margin_report(session, by, start=start, end=end)
+    old = old_margin_report(session, by, start=start, end=end)
+    if by == "customer":
+        assert new == old
+    assert [(r.key, r.upstream_cost, r.unknown_cost_events) for r in new] == [
+        (r.key, r.upstream_cost, r.unknown_cost_events) for r in old
+    ]
+    assert sum(r.revenue for r in new) == sum(r.revenue for r in old)
