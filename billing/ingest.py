@@ -9,15 +9,19 @@ What happens to a batch, in order:
 1. Each event is validated; a bad one is reported in :attr:`IngestResult.rejected` with its index
    and reason, and the rest go on.
 2. Two records of the same call in one batch (same dedupe key) are merged (see below).
-3. The ``ingest_state`` row is locked, so ingest transactions are serialised and
+3. Each event is priced (:mod:`spanledger.billing.costs`) and turned into its row — before the
+   transaction starts, with the price overrides this process read last (re-priced under the lock
+   if they changed since).
+4. The ``ingest_state`` row is locked, so ingest transactions are serialised and
    ``usage_events.sequence`` grows in commit order.
-4. Unknown customers are created (external id only, currency USD; name and email can be set later
+5. Unknown customers are created (external id only, currency USD; name and email can be set later
    with ``spanledger customers create``). Events with no customer go to the reserved
    :data:`~spanledger.billing.usage_event.UNATTRIBUTED_CUSTOMER` bucket.
-5. Events are inserted with ``ON CONFLICT (dedupe_key) DO NOTHING``; then, in the same transaction,
-   each new or merged event gets its upstream cost (:mod:`spanledger.billing.costs`) and its credit
-   consumption entries (:mod:`spanledger.billing.credits`).
-6. A conflict is a second record of a call already stored (a retried export, or two
+6. Events are numbered and inserted with ``ON CONFLICT (dedupe_key) DO NOTHING``
+   (:mod:`spanledger.billing.event_store`); then, in the same transaction, the credit consumption
+   entries (:mod:`spanledger.billing.credits`) and the hourly rollups of the new or merged events are
+   written.
+7. A conflict is a second record of a call already stored (a retried export, or two
    instrumentations recording one call). It is merged into the stored event by
    :func:`merge_event`: the stored values always win; the second record only fills what the
    first lacked (NULL token counts, models, response id, new metadata keys) and may attribute an
