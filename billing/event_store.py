@@ -63,11 +63,15 @@ def insert_event_rows(connection: Connection, rows: Sequence[Mapping[str, Any]])
     parameters = []
     last_seen: list[Any] = [_NOTHING] * len(converters)
     last_converted: list[Any] = [None] * len(converters)
+    metadata_documents: dict[tuple[Any, ...], Any] = {}
     for row in rows:
         values = list(_row_values(row))
         for index, (position, processor) in enumerate(converters):
             value = values[position]
             if value is None:
+                continue
+            if position == _METADATA_POSITION:
+                values[position] = _metadata_document(value, processor, metadata_documents)
                 continue
             # Many rows share a value (a batch's received_at): convert it once.
             if value is not last_seen[index]:
@@ -91,6 +95,23 @@ def insert_event_rows(connection: Connection, rows: Sequence[Mapping[str, Any]])
 
 _row_values = itemgetter(*EVENT_ROW_COLUMNS)
 _NOTHING = object()
+_METADATA_POSITION = EVENT_ROW_COLUMNS.index("metadata")
+
+
+def _metadata_document(
+    metadata: Mapping[str, Any], processor: _Processor, documents: dict[tuple[Any, ...], Any]
+) -> Any:
+    """The stored form of ``metadata``, encoded once per distinct document in a batch: the calls of one
+    service mostly carry the same resource attributes, so most rows repeat a few documents."""
+    try:
+        # Types are part of the key: 1, 1.0 and True are equal in Python but not in JSON.
+        key = (tuple(metadata.items()), tuple(map(type, metadata.values())))
+        document = documents.get(key)
+    except TypeError:  # an unhashable value (a list): encode it on its own
+        return processor(metadata)
+    if document is None:
+        document = documents[key] = processor(metadata)
+    return document
 
 
 def _column_converters(connection: Connection) -> tuple[tuple[int, _Processor], ...]:

@@ -59,3 +59,14 @@ def test_values_read_back_exactly(session):
     assert row.event_metadata == {"service.name": "shop", "n": 3, "ok": True, "tags": ["a", "b"]}
     assert (row.input_tokens, row.output_tokens, row.cache_read_input_tokens) == (1000, 10, None)
     assert row.trace_id == "ab" * 16 and row.span_id is None
+
+
+def test_metadata_documents_that_python_calls_equal_are_stored_as_given(session):
+    """1, 1.0 and True are equal (and hash alike) in Python, not in JSON: each row keeps its own."""
+    variants = {"int": {"n": 1}, "float": {"n": 1.0}, "bool": {"n": True}, "same": {"n": 1}}
+    with session.begin():
+        ingest(session, [call(key, metadata=metadata) for key, metadata in variants.items()])
+    rows = stored(session)
+    for key, metadata in variants.items():
+        stored_value = rows[key].event_metadata["n"]
+        assert stored_value == metadata["n"] and type(stored_value) is type(metadata["n"]), key
