@@ -26,6 +26,7 @@ __all__ = [
     "SPANLEDGER_SHUTDOWN_GRACE_SECONDS",
     "SPANLEDGER_TLS_CERT_FILE",
     "SPANLEDGER_TLS_KEY_FILE",
+    "SPANLEDGER_WORKERS",
 ]
 
 SPANLEDGER_DATABASE_URL = "SPANLEDGER_DATABASE_URL"
@@ -85,3 +86,6 @@ SPANLEDGER_INPUT_EXCLUDES_CACHE_SCOPES = "SPANLEDGER_INPUT_EXCLUDES_CACHE_SCOPES
 """Comma-separated instrumentation scope names whose ``input_tokens`` exclude cached tokens for
 Anthropic-style providers (Anthropic's API convention), added to the built-in list;
 see :mod:`spanledger.exporter.mapping`."""
+
+SPANLEDGER_WORKERS = "SPANLEDGER_WORKERS"
+"""Receiver processes sharing the listeners' ports (default 1; ``spanledger serve --workers``)."""

@@ -26,7 +26,7 @@ from google.protobuf.duration_pb2 import Duration
 from google.rpc import error_details_pb2, status_pb2
 from opentelemetry.proto.collector.trace.v1.trace_service_pb2 import ExportTraceServiceResponse
 
-from spanledger.billing.errors import StorageUnavailableError
+from spanledger.billing.errors import ConfigurationError, StorageUnavailableError
 from spanledger.exporter.auth import TokenAuthenticator
 from spanledger.exporter.errors import (
     AuthenticationError,
@@ -125,8 +125,12 @@ def create_grpc_server(
     tls: TLSFiles | None = None,
     retry_after_seconds: float = 1.0,
     max_workers: int = 32,
+    reuse_port: bool = False,
 ) -> tuple[grpc.Server, int]:
-    """A started-ready (not yet started) gRPC server bound to ``address``; returns it and the bound port."""
+    """A started-ready (not yet started) gRPC server bound to ``address``; returns it and the bound port.
+
+    ``reuse_port`` binds with ``SO_REUSEPORT`` (the workers of ``spanledger serve --workers``).
+    """
     limit = intake.limits.max_decompressed_bytes
     server = grpc.server(
         ThreadPoolExecutor(max_workers=max_workers, thread_name_prefix="spanledger-grpc"),
@@ -135,6 +139,9 @@ def create_grpc_server(
         options=[
             ("grpc.max_receive_message_length", limit + 1),
             ("grpc.max_send_message_length", 4 * 1024 * 1024),
+            # Only workers of one `serve --workers` share a port; a second receiver on a port in use
+            # must fail to start rather than silently take half of the connections.
+            ("grpc.so_reuseport", 1 if reuse_port else 0),
         ],
     )
     handler: Any = grpc.unary_unary_rpc_method_handler(
@@ -145,10 +152,16 @@ def create_grpc_server(
     server.add_generic_rpc_handlers(
         (grpc.method_handlers_generic_handler(SERVICE_NAME, {"Export": handler}),)
     )
-    if tls is None:
-        port = server.add_insecure_port(address)
-    else:
-        with open(tls.key_file, "rb") as key, open(tls.cert_file, "rb") as cert:
-            credentials = grpc.ssl_server_credentials([(key.read(), cert.read())])
-        port = server.add_secure_port(address, credentials)
+    try:
+        if tls is None:
+            port = server.add_insecure_port(address)
+        else:
+            with open(tls.key_file, "rb") as key, open(tls.cert_file, "rb") as cert:
+                credentials = grpc.ssl_server_credentials([(key.read(), cert.read())])
+            port = server.add_secure_port(address, credentials)
+    except RuntimeError as exc:  # grpcio's "Failed to bind to address"
+        raise ConfigurationError(
+            f"cannot listen for OTLP/gRPC on {address}: the address is in use or not available "
+            "(another receiver? use `spanledger serve --workers N` to run several on one port)"
+        ) from exc
     return server, port

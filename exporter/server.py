@@ -17,7 +17,7 @@ import logging
 import os
 import signal
 import threading
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -40,6 +40,7 @@ from spanledger.exporter.environment_variables import (
     SPANLEDGER_SHUTDOWN_GRACE_SECONDS,
     SPANLEDGER_TLS_CERT_FILE,
     SPANLEDGER_TLS_KEY_FILE,
+    SPANLEDGER_WORKERS,
 )
 from spanledger.exporter.group_commit import GroupCommitter, IngestFunction
 from spanledger.exporter.limits import ReceiverLimits
@@ -47,6 +48,7 @@ from spanledger.exporter.mapping import MappingSettings
 from spanledger.exporter.receiver_grpc import TLSFiles, create_grpc_server
 from spanledger.exporter.receiver_http import create_http_app
 from spanledger.exporter.trace_intake import TraceIntake
+from spanledger.exporter.workers import reuse_port_socket
 
 __all__ = [
     "DEFAULT_GRPC_ENDPOINT",
@@ -103,10 +105,14 @@ class ReceiverSettings:
     shutdown_grace_seconds: float = 10.0
     #: Bring the schema to the current revision at start (what makes the SQLite default zero-config).
     migrate: bool = True
+    #: Receiver processes sharing the ports (:mod:`spanledger.exporter.workers`).
+    workers: int = 1
 
     def __post_init__(self) -> None:
         if self.grpc_endpoint is None and self.http_endpoint is None:
             raise ConfigurationError("both listeners are disabled; enable gRPC or HTTP")
+        if self.workers < 1:
+            raise ConfigurationError(f"workers must be at least 1, not {self.workers}")
 
     @classmethod
     def from_environment(cls, environ: Mapping[str, str] | None = None, **overrides: Any) -> ReceiverSettings:
@@ -148,6 +154,7 @@ class ReceiverSettings:
             "shutdown_grace_seconds": _float_from_env(
                 env, SPANLEDGER_SHUTDOWN_GRACE_SECONDS, default.shutdown_grace_seconds
             ),
+            "workers": positive_int_from_env(env, SPANLEDGER_WORKERS, default.workers),
         }
         values.update({k: v for k, v in overrides.items() if v is not None})
         return cls(**values)
@@ -172,8 +179,11 @@ class Receiver:
         *,
         ingest_function: IngestFunction = ingest,
         extra_routes: Sequence[BaseRoute] = (),
+        reuse_port: bool = False,
     ) -> None:
+        """``reuse_port``: bind with ``SO_REUSEPORT``, to share the ports with other workers."""
         self.settings = settings or ReceiverSettings.from_environment()
+        self._reuse_port = reuse_port
         self.engine = create_engine_from_url(self.settings.database_url)
         self.committer = GroupCommitter(
             make_session_factory(self.engine),
@@ -198,7 +208,7 @@ class Receiver:
         """Migrate if asked, then bind and start the enabled listeners."""
         settings = self.settings
         if settings.migrate:
-            _migrate(self.engine)
+            migrate_if_needed(self.engine)
         if settings.grpc_endpoint is not None:
             self._grpc_server, self.grpc_port = create_grpc_server(
                 self.intake,
@@ -206,6 +216,7 @@ class Receiver:
                 authenticator=self.authenticator,
                 tls=settings.tls,
                 retry_after_seconds=settings.retry_after_seconds,
+                reuse_port=self._reuse_port,
             )
             if not self.grpc_port:
                 raise ConfigurationError(f"cannot listen for OTLP/gRPC on {settings.grpc_endpoint}")
@@ -233,7 +244,10 @@ class Receiver:
             timeout_graceful_shutdown=max(1, int(self.settings.shutdown_grace_seconds)),
         )
         server = uvicorn.Server(config)
-        thread = threading.Thread(target=server.run, name="spanledger-http", daemon=True)
+        sockets = [reuse_port_socket(host, port)] if self._reuse_port else None
+        thread = threading.Thread(
+            target=server.run, kwargs={"sockets": sockets}, name="spanledger-http", daemon=True
+        )
         thread.start()
         while not server.started:
             if not thread.is_alive():
@@ -266,21 +280,33 @@ class Receiver:
         self.stop()
 
 
-def _migrate(engine: Any) -> None:
+def migrate_if_needed(engine: Any) -> None:
+    """Upgrade the schema to the head revision unless it is there already."""
     from spanledger.billing.migrate import current_revision, head_revision, upgrade
 
     if current_revision(engine) != head_revision():
         upgrade(engine)
 
 
-def serve(settings: ReceiverSettings | None = None, *, extra_routes: Sequence[BaseRoute] = ()) -> None:
-    """Run a receiver until SIGINT or SIGTERM, then shut it down gracefully.
+def serve(
+    settings: ReceiverSettings | None = None,
+    *,
+    extra_routes: Sequence[BaseRoute] | Callable[[], Sequence[BaseRoute]] = (),
+) -> int:
+    """Run a receiver (or ``settings.workers`` of them) until SIGINT or SIGTERM, then shut down gracefully.
 
-    ``extra_routes`` are served beside ``/v1/traces`` on the HTTP listener (Stripe webhooks, portal).
+    ``extra_routes`` are served beside ``/v1/traces`` on the HTTP listener (Stripe webhooks, portal);
+    give a function that builds them to have each worker build its own. Returns the exit status.
     """
+    settings = settings or ReceiverSettings.from_environment()
+    routes_factory = extra_routes if callable(extra_routes) else lambda: extra_routes
+    if settings.workers > 1:
+        from spanledger.exporter.workers import serve_workers
+
+        return serve_workers(settings, routes_factory)
     stop = threading.Event()
     previous = {sig: signal.signal(sig, lambda *_: stop.set()) for sig in (signal.SIGINT, signal.SIGTERM)}
-    receiver = Receiver(settings, extra_routes=extra_routes)
+    receiver = Receiver(settings, extra_routes=routes_factory())
     try:
         receiver.start()
         print(
@@ -293,3 +319,4 @@ def serve(settings: ReceiverSettings | None = None, *, extra_routes: Sequence[Ba
         receiver.stop()
         for sig, handler in previous.items():
             signal.signal(sig, handler)
+    return 0

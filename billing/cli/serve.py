@@ -29,6 +29,12 @@ def serve(
     migrate: bool = typer.Option(
         True, "--migrate/--no-migrate", help="Bring the schema up to date at start."
     ),
+    workers: int | None = typer.Option(
+        None,
+        "--workers",
+        min=1,
+        help="Receiver processes sharing the ports, one per core to use (default 1; SPANLEDGER_WORKERS).",
+    ),
     verbose: bool = typer.Option(False, "--verbose", "-v", help="Log at debug level."),
 ) -> None:
     """Receive OTLP traces and record every billable span as a usage event, exactly once."""
@@ -39,7 +45,11 @@ def serve(
         level=logging.DEBUG if verbose else logging.INFO,
         format="%(asctime)s %(levelname)s %(name)s: %(message)s",
     )
-    overrides: dict[str, object] = {"database_url": state_of(ctx).database_url, "migrate": migrate}
+    overrides: dict[str, object] = {
+        "database_url": state_of(ctx).database_url,
+        "migrate": migrate,
+        "workers": workers,
+    }
     if grpc_endpoint is not None:
         overrides["grpc_endpoint"] = parse_endpoint(grpc_endpoint, "")
     if http_endpoint is not None:
@@ -50,7 +60,10 @@ def serve(
         settings = settings.replace(grpc_endpoint=None)
     if http_endpoint is not None and overrides["http_endpoint"] is None:
         settings = settings.replace(http_endpoint=None)
-    run_receiver(settings, extra_routes=_extra_routes(ctx))
+    # Each worker builds its own routes (and so its own database engine) after it starts.
+    status = run_receiver(settings, extra_routes=lambda: _extra_routes(ctx))
+    if status:
+        raise typer.Exit(status)
 
 
 def _extra_routes(ctx: typer.Context) -> list[Any]:

@@ -2,6 +2,10 @@
 
 from __future__ import annotations
 
+import os
+import re
+import subprocess
+import sys
 import threading
 
 from sqlalchemy import select
@@ -35,3 +39,35 @@ class FlakyIngest:
             assert self.error is not None
             raise self.error
         return ingest(session, events, **kwargs)
+
+
+def start_serve(database_url: str, *arguments: str) -> tuple[subprocess.Popen, int, int | None]:
+    """``spanledger serve`` in a subprocess on free loopback ports; returns it, its gRPC and HTTP ports.
+
+    ``arguments`` are added to ``serve`` (e.g. ``--http off``, ``--workers 2``).
+    """
+    command = [
+        sys.executable, "-c", "from spanledger.billing.cli import main; main()",
+        "--database-url", database_url,
+        "serve", "--grpc", "127.0.0.1:0", "--no-migrate",
+    ]  # fmt: skip
+    if "--http" not in arguments:
+        command += ["--http", "127.0.0.1:0"]
+    process = subprocess.Popen(
+        [*command, *arguments],
+        stdout=subprocess.PIPE,
+        stderr=subprocess.STDOUT,
+        text=True,
+        env={**os.environ, "SPANLEDGER_RETRY_AFTER_SECONDS": "0"},
+    )
+    assert process.stdout is not None
+    seen = []
+    for line in process.stdout:
+        seen.append(line)
+        found = re.search(r"OTLP/gRPC on (\d+), OTLP/HTTP on (\d+|off)", line)
+        if found:
+            # Keep draining the output so the process never blocks on a full pipe.
+            threading.Thread(target=process.stdout.read, daemon=True).start()
+            http = found.group(2)
+            return process, int(found.group(1)), None if http == "off" else int(http)
+    raise AssertionError(f"spanledger serve did not start (exit {process.wait()}): {''.join(seen)}")

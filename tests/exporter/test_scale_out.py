@@ -2,50 +2,16 @@
 
 from __future__ import annotations
 
-import os
 import random
-import re
-import subprocess
-import sys
 import threading
 
 import pytest
 from opentelemetry.exporter.otlp.proto.grpc.trace_exporter import OTLPSpanExporter
 from opentelemetry.sdk.trace.export import SpanExportResult
-from receiver_support import stored_events
+from receiver_support import start_serve, stored_events
 from spanfactory import make_spans
 
 pytestmark = [pytest.mark.slow, pytest.mark.postgres]
-
-
-def _start_serve(database_url: str) -> tuple[subprocess.Popen, int]:
-    process = subprocess.Popen(
-        [
-            sys.executable,
-            "-c",
-            "from spanledger.billing.cli import main; main()",
-            "--database-url",
-            database_url,
-            "serve",
-            "--grpc",
-            "127.0.0.1:0",
-            "--http",
-            "off",
-            "--no-migrate",
-        ],
-        stdout=subprocess.PIPE,
-        stderr=subprocess.STDOUT,
-        text=True,
-        env={**os.environ, "SPANLEDGER_RETRY_AFTER_SECONDS": "0"},
-    )
-    assert process.stdout is not None
-    seen = []
-    for line in process.stdout:
-        seen.append(line)
-        found = re.search(r"OTLP/gRPC on (\d+)", line)
-        if found:
-            return process, int(found.group(1))
-    raise AssertionError(f"spanledger serve did not start (exit {process.wait()}): {''.join(seen)}")
 
 
 def test_two_receivers_on_postgresql_store_overlapping_batches_once(engine, database_url, backend):
@@ -63,7 +29,7 @@ def test_two_receivers_on_postgresql_store_overlapping_batches_once(engine, data
         specs.append(attributes)
     spans = make_spans(specs)
     batches = [spans[i : i + 40] for i in range(0, len(spans), 40)]
-    processes = [_start_serve(database_url) for _ in range(2)]
+    processes = [start_serve(database_url, "--http", "off")[:2] for _ in range(2)]
     try:
         results: list[SpanExportResult] = []
 
