@@ -40,7 +40,7 @@ import os
 import re
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from functools import lru_cache
 from typing import Any
 
@@ -98,6 +98,12 @@ _FIELD_ATTRIBUTES: dict[str, tuple[str, ...]] = {
     name: dialects.attributes_for(name) for name in (*_TEXT_FIELDS, *_COUNT_FIELDS)
 }
 _USAGE_ATTRIBUTES = frozenset(key for name in dialects.USAGE_FIELDS for key in _FIELD_ATTRIBUTES[name])
+# The table's rows per field, looked up once here rather than per span.
+_PROVIDER, _OPERATION, _REQUEST_MODEL, _RESPONSE_MODEL, _RESPONSE_ID = (
+    _FIELD_ATTRIBUTES[name] for name in _TEXT_FIELDS
+)
+_COUNT_ATTRIBUTES = tuple((name, _FIELD_ATTRIBUTES[name]) for name in _COUNT_FIELDS)
+_CUSTOMER_KEYS = (CUSTOMER_ATTRIBUTE,)
 
 
 def _split_list(value: str) -> tuple[str, ...]:
@@ -180,26 +186,27 @@ def map_span(span: SpanRecord, settings: MappingSettings | None = None) -> Usage
     """
     settings = settings or _DEFAULT_SETTINGS
     attributes = span.attributes
-    operation = _text(span, "operation")
+    oversized = span.oversized_attributes
+    operation = _text(attributes, oversized, _OPERATION)
     if operation is not None:
         operation = operation.strip().lower() or None
     if operation in dialects.AGGREGATE_OPERATIONS:
         return None
     # A usage count set aside as over the length limit still makes the span billable, so it is rejected
     # with that reason instead of silently ignored.
-    has_usage = not _USAGE_ATTRIBUTES.isdisjoint(attributes) or not _USAGE_ATTRIBUTES.isdisjoint(
-        span.oversized_attributes
+    has_usage = not _USAGE_ATTRIBUTES.isdisjoint(attributes) or (
+        bool(oversized) and not _USAGE_ATTRIBUTES.isdisjoint(oversized)
     )
     if not has_usage and (
         operation not in dialects.MODEL_CALL_OPERATIONS or span.status_code == STATUS_ERROR
     ):
         return None
 
-    provider = _text(span, "provider")
+    provider = _text(attributes, oversized, _PROVIDER)
     provider = (provider.strip().lower() or None) if provider is not None else None
-    counts = {name: _count(span, name) for name in _COUNT_FIELDS}
+    counts = {name: _count(attributes, oversized, keys) for name, keys in _COUNT_ATTRIBUTES}
     adjustments = _normalise_counts(counts, provider, span, settings)
-    response_id = _text(span, "response_id")
+    response_id = _text(attributes, oversized, _RESPONSE_ID)
     if response_id is None and not _valid_ids(span):
         raise InvalidEventError("span has no response id and no valid trace id and span id to identify it")
     event = UsageEvent(
@@ -208,8 +215,8 @@ def map_span(span: SpanRecord, settings: MappingSettings | None = None) -> Usage
         customer_external_id=_customer(span, settings),
         provider=provider,
         operation=operation,
-        request_model=_text(span, "request_model"),
-        response_model=_text(span, "response_model"),
+        request_model=_text(attributes, oversized, _REQUEST_MODEL),
+        response_model=_text(attributes, oversized, _RESPONSE_MODEL),
         response_id=response_id,
         input_tokens=counts["input_tokens"],
         cache_read_input_tokens=counts["cache_read_input_tokens"],
@@ -257,23 +264,22 @@ def _valid_ids(span: SpanRecord) -> bool:
     )
 
 
-def _first_present(span: SpanRecord, name: str) -> tuple[str, AttributeValue] | None:
-    attributes = span.attributes
-    oversized = span.oversized_attributes
-    for key in _FIELD_ATTRIBUTES[name]:
+# _text and _count read a field as the dialect table says: the first of ``keys`` present wins; an attribute
+# set aside as oversized, met before one that is present, rejects the span. (One loop each rather than a
+# shared helper: they run a dozen times per billable span.)
+
+
+def _text(
+    attributes: Mapping[str, AttributeValue], oversized: frozenset[str], keys: tuple[str, ...]
+) -> str | None:
+    for key in keys:
         if oversized and key in oversized:
             raise InvalidEventError(f"span attribute {key} is longer than the attribute length limit")
         value = attributes.get(key)
         if value is not None:
-            return key, value
-    return None
-
-
-def _text(span: SpanRecord, name: str) -> str | None:
-    found = _first_present(span, name)
-    if found is None:
+            break
+    else:
         return None
-    key, value = found
     if type(value) is str:
         return value or None
     if isinstance(value, _NUMBERS) and not isinstance(value, bool):
@@ -281,11 +287,17 @@ def _text(span: SpanRecord, name: str) -> str | None:
     raise InvalidEventError(f"span attribute {key} must be a string, not {type(value).__name__}")
 
 
-def _count(span: SpanRecord, name: str) -> int | None:
-    found = _first_present(span, name)
-    if found is None:
+def _count(
+    attributes: Mapping[str, AttributeValue], oversized: frozenset[str], keys: tuple[str, ...]
+) -> int | None:
+    for key in keys:
+        if oversized and key in oversized:
+            raise InvalidEventError(f"span attribute {key} is longer than the attribute length limit")
+        value = attributes.get(key)
+        if value is not None:
+            break
+    else:
         return None
-    key, value = found
     if type(value) is int:
         return value
     if isinstance(value, bool):
@@ -337,30 +349,44 @@ def _normalise_counts(
 
 
 def _customer(span: SpanRecord, settings: MappingSettings) -> str | None:
-    for key in (CUSTOMER_ATTRIBUTE, *settings.customer_attributes):
-        for attributes, oversized, where in (
-            (span.attributes, span.oversized_attributes, "span"),
-            (span.resource_attributes, span.oversized_resource_attributes, "resource"),
-        ):
-            if key in oversized:
-                raise InvalidEventError(f"{where} attribute {key} is longer than the attribute length limit")
-            value = attributes.get(key)
-            if isinstance(value, bool) or value is None:
-                continue
-            if isinstance(value, str | int):
-                text = str(value).strip()
-                if text:
-                    return text
+    keys = (
+        (CUSTOMER_ATTRIBUTE, *settings.customer_attributes)
+        if settings.customer_attributes
+        else _CUSTOMER_KEYS
+    )
+    for key in keys:
+        if key in span.oversized_attributes:
+            raise InvalidEventError(f"span attribute {key} is longer than the attribute length limit")
+        text = _customer_text(span.attributes.get(key))
+        if text:
+            return text
+        if key in span.oversized_resource_attributes:
+            raise InvalidEventError(f"resource attribute {key} is longer than the attribute length limit")
+        text = _customer_text(span.resource_attributes.get(key))
+        if text:
+            return text
     return None
+
+
+def _customer_text(value: AttributeValue | None) -> str | None:
+    """A customer id: a non-blank string or a whole number, stripped (booleans and the rest are no id)."""
+    if type(value) is str:
+        return value.strip()
+    if isinstance(value, bool) or not isinstance(value, str | int):
+        return None
+    return str(value).strip()
+
+
+# datetime + timedelta is exact integer arithmetic, and cheaper than fromtimestamp(...).replace(...).
+_EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
 
 
 def _occurred_at(span: SpanRecord) -> datetime:
     nanos = span.end_time_unix_nano or span.start_time_unix_nano
     if nanos <= 0:
         raise InvalidEventError("span has neither an end nor a start time")
-    seconds, remainder = divmod(nanos, 1_000_000_000)
     try:
-        return datetime.fromtimestamp(seconds, UTC).replace(microsecond=remainder // 1000)
+        return _EPOCH + timedelta(0, 0, nanos // 1000)
     except (OverflowError, OSError, ValueError) as exc:
         raise InvalidEventError(f"span time {nanos} ns is out of range") from exc
 
