@@ -1,11 +1,14 @@
 """Ingest throughput: OTLP/gRPC → ledger, against the ceiling of decoding and walking the same requests.
 
     .venv/bin/python benchmarks/ingest.py                      # SQLite (a temporary file)
+    .venv/bin/python benchmarks/ingest.py --workers 2                          # SQLite, serve --workers 2
     .venv/bin/python benchmarks/ingest.py --postgres postgresql://postgres@127.0.0.1:5432/test --receivers 2
 
 Requests are realistic: 512 spans each, about a third GenAI (several providers, customers and dialects),
 the rest HTTP/database spans with their usual attributes. Receivers run as ``spanledger serve``
-subprocesses; the client sends pre-encoded requests from several threads so it measures the receiver.
+subprocesses (``--receivers`` of them on ports of their own, each with ``--workers`` processes sharing its
+ports); the client sends pre-encoded requests from several threads, each over a connection of its own, so
+it measures the receiver.
 The ceiling is single-process Python: parse each request and walk every attribute of every span.
 Rounds interleave the two measurements (fresh requests each round, the same receivers and ledger) and the
 best of each is reported, so a busy machine disturbs the ratio less.
@@ -47,7 +50,7 @@ def ceiling(bodies: list[bytes]) -> float:
 
 def end_to_end(bodies: list[bytes], ports: list[int], clients: int) -> float:
     """Spans/s from the first request sent to the last acknowledged (all acknowledged = all committed)."""
-    channels, stubs = connect(ports)
+    channels, stubs = connect(ports, channels_per_port=max(1, clients // len(ports)))
     work = list(enumerate(bodies))
     lock = threading.Lock()
 
@@ -77,15 +80,19 @@ def main() -> None:
     parser.add_argument("--requests", type=int, default=60)
     parser.add_argument("--clients", type=int, default=8)
     parser.add_argument("--receivers", type=int, default=1)
+    parser.add_argument("--workers", type=int, default=1, help="processes per receiver (serve --workers)")
     parser.add_argument("--rounds", type=int, default=3)
     parser.add_argument("--postgres", help="PostgreSQL URL; a fresh schema is created and dropped")
     args = parser.parse_args()
 
-    backend = f"{'PostgreSQL' if args.postgres else 'SQLite'}, {args.receivers} receiver(s)"
+    backend = (
+        f"{'PostgreSQL' if args.postgres else 'SQLite'}, {args.receivers} receiver(s) "
+        f"x {args.workers} worker(s)"
+    )
     with fresh_ledger(args.postgres) as database_url:
         engine = create_engine_from_url(database_url)
         upgrade(engine)
-        receivers = [start_receiver(database_url) for _ in range(args.receivers)]
+        receivers = [start_receiver(database_url, workers=args.workers) for _ in range(args.receivers)]
         ceilings: list[float] = []
         rates: list[float] = []
         try:

@@ -163,10 +163,11 @@ class Receiver:
 
 
 def start_receiver(
-    database_url: str, *, http: bool = False, env: Mapping[str, str] | None = None
+    database_url: str, *, http: bool = False, env: Mapping[str, str] | None = None, workers: int = 1
 ) -> Receiver:
     """Start ``spanledger serve`` on free loopback ports (gRPC; HTTP too if ``http``) over an already
-    migrated ledger, with ``env`` added to this process's environment; returns once it listens."""
+    migrated ledger, with ``env`` added to this process's environment and ``workers`` processes sharing
+    the ports; returns once it listens."""
     process = subprocess.Popen(
         [
             sys.executable,
@@ -180,6 +181,8 @@ def start_receiver(
             "--http",
             "127.0.0.1:0" if http else "off",
             "--no-migrate",
+            "--workers",
+            str(workers),
         ],
         stdout=subprocess.PIPE,
         stderr=subprocess.STDOUT,
@@ -207,10 +210,17 @@ def _drain(process: subprocess.Popen[str], output: deque[str]) -> None:
         output.append(line)
 
 
-def connect(ports: list[int]) -> tuple[list[grpc.Channel], list[grpc.UnaryUnaryMultiCallable]]:
-    """One insecure channel per receiver port and its raw-bytes ``Export`` stub, connections warmed
-    with an empty request (so connection set-up is not timed)."""
-    channels = [grpc.insecure_channel(f"127.0.0.1:{port}") for port in ports]
+def connect(
+    ports: list[int], channels_per_port: int = 1
+) -> tuple[list[grpc.Channel], list[grpc.UnaryUnaryMultiCallable]]:
+    """``channels_per_port`` insecure channels per receiver port, each its own TCP connection (so the
+    workers of a ``serve --workers`` share them out), and their raw-bytes ``Export`` stubs; connections
+    are warmed with an empty request (so connection set-up is not timed)."""
+    channels = [
+        grpc.insecure_channel(f"127.0.0.1:{port}", options=[("grpc.use_local_subchannel_pool", 1)])
+        for _ in range(channels_per_port)
+        for port in ports
+    ]
     stubs = [channel.unary_unary(METHOD) for channel in channels]
     for stub in stubs:
         stub(b"", timeout=30)
