@@ -35,6 +35,7 @@ from sqlalchemy.orm import Session
 from spanledger.billing.invoices.selection import event_value_column
 from spanledger.billing.meters import MeterDefinition, compile_filter
 from spanledger.billing.meters.aggregations import Aggregation
+from spanledger.billing.meters.filters import Filter, Group
 from spanledger.billing.models import (
     Customer,
     EventRecord,
@@ -181,8 +182,21 @@ def _events_statement(session: Session, definition: MeterDefinition, *extra: Any
         model, _events.provider, utc_day(_dialect(session), _events.occurred_at), *extra
     ).where(_events.event_name == definition.event_name)
     condition = compile_filter(definition.filter)
-    statement = statement.select_from(_EVENTS_WITH_CUSTOMER)  # a filter may test the customer id
-    return statement if condition is None else statement.where(condition)
+    if condition is None:
+        return statement
+    # Joined to the customers only when a filter needs them (it may test the external id): SQLite
+    # plans the join customer by customer, which defeats the sequence and time ranges.
+    if _tests_customer(definition.filter):
+        statement = statement.select_from(_EVENTS_WITH_CUSTOMER)
+    return statement.where(condition)
+
+
+def _tests_customer(filter_: Filter | None) -> bool:
+    if filter_ is None:
+        return False
+    if isinstance(filter_, Group):
+        return any(_tests_customer(member) for member in filter_.members)
+    return filter_.field == "customer"
 
 
 def scan_line_weights(session: Session, selections: Iterable[LineSelection]) -> dict[int, list[WeightGroup]]:
@@ -243,7 +257,6 @@ def _rollup_line_weights(session: Session, selections: list[LineSelection]) -> d
         keys = (_rollups.customer_id, _rollups.response_model, _rollups.request_model, _rollups.provider, day)
         statement = (
             select(*keys, func.sum(_rollup_weight(definition)), func.sum(_rollups.event_count))
-            .select_from(_ROLLUPS_WITH_CUSTOMER)
             .where(
                 _rollups.customer_id.in_(customers), _rollups.event_name == definition.event_name,
                 _rollups.hour >= hours[0], _rollups.hour < hours[1],
@@ -253,6 +266,8 @@ def _rollup_line_weights(session: Session, selections: list[LineSelection]) -> d
         condition = compile_rollup_filter(definition.filter)
         if condition is not None:
             statement = statement.where(condition)
+            if _tests_customer(definition.filter):
+                statement = statement.select_from(_ROLLUPS_WITH_CUSTOMER)
         reporting_memory(session)
         for customer_id, response_model, request_model, provider, day_value, total, count in session.execute(
             statement

@@ -305,7 +305,7 @@ def daily_costs(
     off the rollups' sums; a report in another currency sums just those in its currency.
     """
     dialect = _dialect(session)
-    cells: CostCells = {}
+    cells: dict[tuple[int, str | None, str | None, str], list[Any]] = {}  # by customer id until the end
     any_hours, first, last, edges = _hours_and_edges(start, end)
     in_usd = currency == _DEFAULT_COST_CURRENCY
     if any_hours:
@@ -326,14 +326,13 @@ def daily_costs(
         if last is not None:
             statement = statement.where(_rollups.hour < last)
         reporting_memory(session)
-        rows = session.execute(statement.group_by(*keys)).all()
-        names = _external_ids(session, {row[0] for row in rows})
+        rows = session.execute(statement.group_by(*keys))
         for customer_id, response_model, request_model, provider, day, cost, unknown, count in rows:
             # A report in another currency than USD takes only the foreign costs in its currency.
             known = Decimal(cost or 0) if in_usd else Decimal(0)
             priced = int(count or 0) - int(unknown or 0) if in_usd else 0
             model = response_model if response_model is not None else request_model
-            key = (names[customer_id], model, provider, day_text(day))
+            key = (customer_id, model, provider, day_text(day))
             entry = cells.setdefault(key, [Decimal(0), 0, 0, 0])
             entry[0] += known
             entry[1] += int(unknown or 0)
@@ -342,10 +341,8 @@ def daily_costs(
         _correct_currency(session, cells, currency, first, last)
     for edge in edges:
         _add_edge(session, cells, currency, edge)
-    return cells
-
-
-_EVENTS_JOINED = EventRecord.__table__.join(Customer.__table__, _customers.id == _events.customer_id)
+    names = _external_ids(session, {key[0] for key in cells})
+    return {(names[key[0]], *key[1:]): values for key, values in cells.items()}  # type: ignore[misc]
 
 
 def _external_ids(session: Session, customer_ids: set[int]) -> dict[int, str]:
@@ -360,16 +357,20 @@ def _external_ids(session: Session, customer_ids: set[int]) -> dict[int, str]:
 
 def _event_keys(dialect: str) -> tuple[ColumnElement[Any], ...]:
     model = func.coalesce(_events.response_model, _events.request_model)
-    return (_customers.external_id, model, _events.provider, utc_day(dialect, _events.occurred_at))
+    # No join: SQLite then picks the partial index (joined to customers, it scanned every customer's events).
+    return (_events.customer_id, model, _events.provider, utc_day(dialect, _events.occurred_at))
 
 
 def _correct_currency(
-    session: Session, cells: CostCells, currency: str, first: datetime | None, last: datetime | None
+    session: Session,
+    cells: dict[Any, list[Any]],
+    currency: str,
+    first: datetime | None,
+    last: datetime | None,
 ) -> None:
     keys = _event_keys(_dialect(session))
     statement = (
         select(*keys, _events.upstream_cost_currency, func.sum(_events.upstream_cost), func.count())
-        .select_from(_EVENTS_JOINED)
         .where(text(FOREIGN_COST_CONDITION))  # word for word the partial index's condition
         .group_by(*keys, _events.upstream_cost_currency)
     )
@@ -388,7 +389,7 @@ def _correct_currency(
             entry[3] += int(count)
 
 
-def _add_edge(session: Session, cells: CostCells, currency: str, edge: Window) -> None:
+def _add_edge(session: Session, cells: dict[Any, list[Any]], currency: str, edge: Window) -> None:
     keys = _event_keys(_dialect(session))
     in_currency = or_(_events.upstream_cost_currency.is_(None), _events.upstream_cost_currency == currency)
     statement = (
@@ -399,7 +400,6 @@ def _add_edge(session: Session, cells: CostCells, currency: str, edge: Window) -
             func.count(),
             func.count(case((in_currency, _events.upstream_cost), else_=None)),
         )
-        .select_from(_EVENTS_JOINED)
         .where(_events.occurred_at >= edge[0], _events.occurred_at < edge[1])
         .group_by(*keys)
     )
