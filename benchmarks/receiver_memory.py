@@ -4,8 +4,9 @@
     .venv/bin/python benchmarks/receiver_memory.py --duration 60          # a quick look
     .venv/bin/python benchmarks/receiver_memory.py --postgres postgresql://postgres@127.0.0.1:5432/test
 
-One receiver (``spanledger serve``, OTLP/gRPC and OTLP/HTTP on loopback) over a fresh ledger (SQLite: a
-temporary file; PostgreSQL: a schema of its own, dropped afterwards) is fed for ``--duration`` seconds:
+One receiver (``spanledger serve``, OTLP/gRPC and OTLP/HTTP on loopback; ``--workers N`` processes) over a
+fresh ledger (SQLite: a temporary file; PostgreSQL: a schema of its own, dropped afterwards) is fed for
+``--duration`` seconds:
 
 - ``--clients`` threads send realistic requests (512 spans, a third GenAI, each with a unique response
   id) over gRPC, one after the other, each retried on a "retry later" answer until acknowledged, as an
@@ -278,6 +279,9 @@ def main() -> int:
     parser.add_argument("--bad-every", type=int, default=8, help="every n-th request of a client is bad")
     parser.add_argument("--burst-every", type=float, default=20)
     parser.add_argument("--burst-size", type=int, default=40)
+    parser.add_argument(
+        "--workers", type=int, default=1, help="serve --workers: receiver processes (RSS is their sum)"
+    )
     parser.add_argument("--default-limits", action="store_true", help="the product's limits, not LIMITS")
     parser.add_argument(
         "--postgres", metavar="URL", help="PostgreSQL URL; a fresh schema is created and dropped"
@@ -302,9 +306,10 @@ def main() -> int:
     with fresh_ledger(args.postgres) as database_url:
         engine = create_engine_from_url(database_url)
         upgrade(engine)
-        receiver = start_receiver(database_url, http=True, env=env)
+        receiver = start_receiver(database_url, http=True, env=env, workers=args.workers)
         assert receiver.http_port is not None
-        channels, stubs = connect([receiver.grpc_port])
+        # With several workers, one connection per client, so the kernel spreads them over the workers.
+        channels, stubs = connect([receiver.grpc_port], args.clients if args.workers > 1 else 1)
         tally = Tally()
         stop, stop_sampling = threading.Event(), threading.Event()
         samples: list[tuple[float, int]] = []
@@ -317,7 +322,16 @@ def main() -> int:
         threads = [
             threading.Thread(
                 target=client,
-                args=(n, stubs[0], receiver.http_port, bad, args.bad_every, tally, stop, give_up),
+                args=(
+                    n,
+                    stubs[n % len(stubs)],
+                    receiver.http_port,
+                    bad,
+                    args.bad_every,
+                    tally,
+                    stop,
+                    give_up,
+                ),
             )
             for n in range(args.clients)
         ]
@@ -380,7 +394,10 @@ def report(
     receiver: Receiver,
 ) -> None:
     limits = "product defaults" if args.default_limits else ", ".join(f"{k}={v}" for k, v in LIMITS.items())
-    print(f"receiver memory, {backend}, {args.duration:.0f} s, {args.clients} clients; limits: {limits}")
+    print(
+        f"receiver memory, {backend}, {args.workers} worker(s), {args.duration:.0f} s, "
+        f"{args.clients} clients; limits: {limits}"
+    )
     print(
         f"good requests: {tally.attempts:,} attempts, {tally.spans_sent:,} spans sent, "
         f"{tally.spans_acknowledged:,} acknowledged ({tally.spans_acknowledged / elapsed:,.0f} spans/s), "
