@@ -37,7 +37,7 @@ from spanledger.exporter.otlp_wire import (
     contains_any,
     key_substrings,
     proto_value,
-    read_key_value,
+    read_attributes,
 )
 from spanledger.exporter.spans import AttributeValue, SpanRecord
 
@@ -208,40 +208,26 @@ def _spans_from_wire(
                     records.skipped += 1
                     continue
                 span = LeanSpan.FromString(raw)
-                attributes: dict[str, AttributeValue] = {}
-                oversized: set[str] | None = None
-                candidate = candidate_keys is None
-                for key_value in span.attributes:
-                    key, value = read_key_value(key_value)
-                    if key not in span_keys:
-                        continue
-                    if not candidate:
-                        candidate = key in candidate_keys  # type: ignore[operator]  # None: candidate
-                    if value is None:
-                        continue
-                    if value.__class__ is str and len(value) > max_length:
-                        if oversized is None:
-                            oversized = set()
-                        oversized.add(key)
-                        continue
-                    attributes[key] = value
+                attributes, oversized, candidate = read_attributes(
+                    span.attributes, span_keys, candidate_keys, max_length
+                )
                 if not candidate:
                     records.skipped += 1
                     continue
                 append(
                     SpanRecord(
-                        trace_id=span.trace_id.hex(),
-                        span_id=span.span_id.hex(),
-                        name=span.name,
-                        start_time_unix_nano=span.start_time_unix_nano,
-                        end_time_unix_nano=span.end_time_unix_nano,
-                        attributes=attributes or _EMPTY,
-                        resource_attributes=resource,
-                        scope_name=scope_name,
-                        scope_version=scope_version,
-                        status_code=span.status.code,
-                        oversized_attributes=frozenset(oversized) if oversized else _NONE,
-                        oversized_resource_attributes=resource_oversized,
+                        span.trace_id.hex(),
+                        span.span_id.hex(),
+                        span.name,
+                        span.start_time_unix_nano,
+                        span.end_time_unix_nano,
+                        attributes or _EMPTY,
+                        resource,
+                        scope_name,
+                        scope_version,
+                        span.status.code,
+                        frozenset(oversized) if oversized else _NONE,
+                        resource_oversized,
                     )
                 )
     return records

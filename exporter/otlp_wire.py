@@ -20,7 +20,7 @@ Anything else (arrays, an empty or non-canonical encoding, a repeated field) is 
 from __future__ import annotations
 
 import struct
-from collections.abc import Callable
+from collections.abc import Callable, Iterable
 from functools import lru_cache
 from typing import Any
 
@@ -33,6 +33,7 @@ __all__ = [
     "contains_any",
     "key_substrings",
     "proto_value",
+    "read_attributes",
     "read_key_value",
 ]
 
@@ -95,10 +96,13 @@ _SCALAR_KINDS = frozenset({"string_value", "int_value", "double_value", "bool_va
 _unpack_double = struct.Struct("<d").unpack_from
 
 # Serialized KeyValues up to this size are cached with what they read as; longer ones (prompts, payloads)
-# are rarely repeated and would only evict the ones that are.
-_CACHED_SIZE = 96
-_CACHE_ENTRIES = 8192
+# are rarely repeated and would only evict the ones that are. Emptied when full: simpler than LRU, and the
+# recurring ones (provider, model, operation, customer, small counts) are back within a request.
+_CACHED_SIZE = 64
+_CACHE_ENTRIES = 16384
 _cache: dict[bytes, tuple[str, Any]] = {}
+# What _value returns for an encoding it leaves to the real KeyValue type.
+_OTHER: Any = object()
 
 
 def proto_value(any_value: AnyValue) -> Any:
@@ -115,62 +119,104 @@ def read_key_value(raw: bytes) -> tuple[str, Any]:
     """The key and value (as :func:`proto_value` reads it) of a serialized ``KeyValue`` that a successful
     parse of its request has already validated."""
     found = _cache.get(raw)
-    if found is not None:
-        return found
-    found = _canonical(raw)
+    if found is None:
+        found = _read(raw)
+    return found
+
+
+def read_attributes(
+    raw_attributes: Iterable[bytes],
+    wanted: frozenset[str],
+    candidates: frozenset[str] | None,
+    max_length: int,
+) -> tuple[dict[str, Any], set[str] | None, bool]:
+    """The ``wanted`` attributes of a span, from its serialized KeyValues, read as the real types read them:
+    the values (the last of a repeated key wins; valueless ones are left out), the keys of string values
+    longer than ``max_length`` (left out too; ``None`` when there are none), and whether one of the keys is
+    in ``candidates`` (always true for ``None``; ``candidates`` must be a subset of ``wanted``)."""
+    attributes: dict[str, Any] = {}
+    oversized: set[str] | None = None
+    candidate = candidates is None
+    cached = _cache.get
+    for raw in raw_attributes:
+        found = cached(raw)
+        if found is None:
+            if len(raw) > _CACHED_SIZE:
+                # A long attribute (a prompt, a payload) is mostly one the mapping does not read: look at
+                # its key before reading its value.
+                head = _head(raw)
+                if head is not None and head[0] not in wanted:
+                    continue
+            found = _read(raw)
+        key, value = found
+        if key not in wanted:
+            continue
+        if not candidate:
+            candidate = key in candidates  # type: ignore[operator]  # None made it True above
+        if value is None:
+            continue
+        if value.__class__ is str and len(value) > max_length:
+            if oversized is None:
+                oversized = set()
+            oversized.add(key)
+            continue
+        attributes[key] = value
+    return attributes, oversized, candidate
+
+
+def _read(raw: bytes) -> tuple[str, Any]:
+    head = _head(raw)
+    found = None
+    if head is not None:
+        value = _value(raw, head[1])
+        if value is not _OTHER:
+            found = (head[0], value)
     if found is None:
         message = KeyValue.FromString(raw)
         found = (message.key, proto_value(message.value))
     if len(raw) <= _CACHED_SIZE:
         if len(_cache) >= _CACHE_ENTRIES:
-            _cache.clear()  # simpler than LRU, and the recurring values are back within a request
+            _cache.clear()
         _cache[raw] = found
     return found
 
 
-def _canonical(raw: bytes) -> tuple[str, Any] | None:
-    """Key and scalar value of ``0x0a len key 0x12 len AnyValue`` with nothing else in it, where the
-    AnyValue is one string, bool, int (non-negative) or double field; ``None`` for any other encoding.
+def _head(raw: bytes) -> tuple[str, int] | None:
+    """The key of ``0x0a len key 0x12 len AnyValue`` filling ``raw`` exactly, and where the AnyValue starts;
+    ``None`` for any other layout (a missing or repeated field, an unknown one, a long key).
 
-    Lengths are read as one- or two-byte varints, which covers keys under 128 bytes and values under 16 KiB.
+    Lengths are read as one-byte varints for the key (under 128 bytes) and up to two for the value (16 KiB).
     """
     size = len(raw)
-    if size < 4 or raw[0] != 0x0A or raw[1] > 0x7F:
+    if size < 5 or raw[0] != 0x0A or raw[1] > 0x7F:
         return None
     end = 2 + raw[1]
-    if end + 2 > size or raw[end] != 0x12:
+    if end + 2 >= size or raw[end] != 0x12:
         return None
     length = raw[end + 1]
     start = end + 2
     if length > 0x7F:
-        if start >= size or raw[start] > 0x7F:
+        if raw[start] > 0x7F:
             return None
         length = (length & 0x7F) | (raw[start] << 7)
         start += 1
     if start + length != size or length == 0:
         return None
     try:
-        key = raw[2:end].decode()
-    except UnicodeDecodeError:
+        return raw[2:end].decode(), start
+    except UnicodeDecodeError:  # the real parse refused it already; let the real type say the same
         return None
+
+
+def _value(raw: bytes, start: int) -> Any:
+    """The AnyValue ``raw[start:]`` when it is one string, bool, int (non-negative) or double field, else
+    :data:`_OTHER`."""
+    size = len(raw)
     tag = raw[start]
-    if tag == 0x0A:  # string_value
-        position = start + 2
-        if position > size:
-            return None
-        text_length = raw[start + 1]
-        if text_length > 0x7F:
-            if position >= size or raw[position] > 0x7F:
-                return None
-            text_length = (text_length & 0x7F) | (raw[position] << 7)
-            position += 1
-        if position + text_length != size:
-            return None
-        try:
-            return key, raw[position:].decode()
-        except UnicodeDecodeError:
-            return None
-    if tag == 0x18:  # int_value: a varint of at most 9 bytes is below 2**63, so never negative
+    if tag == 0x18:  # int_value; a varint of at most 9 bytes is below 2**63, so never negative
+        if size - start == 2:
+            byte = raw[start + 1]
+            return byte if byte < 0x80 else _OTHER
         value = 0
         shift = 0
         for position in range(start + 1, min(size, start + 10)):
@@ -178,15 +224,31 @@ def _canonical(raw: bytes) -> tuple[str, Any] | None:
             value |= (byte & 0x7F) << shift
             shift += 7
             if byte < 0x80:
-                return (key, value) if position + 1 == size else None
-        return None
+                return value if position + 1 == size else _OTHER
+        return _OTHER
+    if tag == 0x0A:  # string_value
+        if size - start < 2:
+            return _OTHER
+        length = raw[start + 1]
+        position = start + 2
+        if length > 0x7F:
+            if position >= size or raw[position] > 0x7F:
+                return _OTHER
+            length = (length & 0x7F) | (raw[position] << 7)
+            position += 1
+        if position + length != size:
+            return _OTHER
+        try:
+            return raw[position:].decode()
+        except UnicodeDecodeError:
+            return _OTHER
     if tag == 0x10:  # bool_value
-        if length == 2 and raw[start + 1] < 2:
-            return key, raw[start + 1] == 1
-        return None
-    if tag == 0x21 and length == 9:  # double_value
-        return key, _unpack_double(raw, start + 1)[0]
-    return None
+        if size - start == 2 and raw[start + 1] < 2:
+            return raw[start + 1] == 1
+        return _OTHER
+    if tag == 0x21 and size - start == 9:  # double_value
+        return _unpack_double(raw, start + 1)[0]
+    return _OTHER
 
 
 @lru_cache(maxsize=32)
