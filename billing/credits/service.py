@@ -11,9 +11,9 @@ from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from decimal import ROUND_HALF_EVEN, Decimal
-from typing import Any, cast
+from typing import Any, NamedTuple, cast
 
-from sqlalchemy import Connection, func, select
+from sqlalchemy import Connection, bindparam, func, select, text
 from sqlalchemy.orm import Session
 
 from spanledger.billing.credits.ledger import (
@@ -40,6 +40,7 @@ from spanledger.billing.models import (
     InvoiceRecord,
     Meter,
 )
+from spanledger.billing.models.credit_entry import UNLIMITED_CONDITION
 from spanledger.billing.subscriptions.closed import check_open
 
 __all__ = [
@@ -60,6 +61,7 @@ __all__ = [
 ]
 
 _QUANTUM = Decimal(1).scaleb(-12)
+_ZERO = Decimal(0)
 _events = EventRecord.__table__.c
 
 
@@ -130,17 +132,9 @@ def balance(session: Session, customer: str, meter: str, at: datetime | None = N
             CreditEntryRecord.customer_id == customer_id, CreditEntryRecord.meter_id == meter_id
         )
     )
-    unlimited_rows = session.scalars(
-        select(CreditEntryRecord).where(
-            CreditEntryRecord.customer_id == customer_id,
-            CreditEntryRecord.meter_id == meter_id,
-            CreditEntryRecord.unlimited.is_(True),
-        )
-    )
-    moment = at or datetime.now(UTC)
-    return CreditBalance(
-        customer, meter, Decimal(total or 0), unlimited_active(entries_for(unlimited_rows), moment)
-    )
+    grants = _unlimited_grants(session.connection(), {customer_id}, {meter_id})
+    unlimited = unlimited_active(grants.get((customer_id, meter_id), []), at or datetime.now(UTC))
+    return CreditBalance(customer, meter, Decimal(total or 0), unlimited)
 
 
 def add_entry(
@@ -295,7 +289,6 @@ def record_consumption(
         .join(Meter.__table__, meters.id == CreditMeter.__table__.c.meter_id)
     ).all()  # fmt: skip
     entries: list[dict[str, Any]] = []
-    unlimited_windows: dict[tuple[int, int], list[tuple[datetime, datetime | None]]] = {}
     recorded_at = datetime.now(UTC)
 
     def append(customer_id: int, meter_id: int, entry: CreditEntry, sequence: int) -> None:
@@ -308,6 +301,9 @@ def record_consumption(
             }
         )  # fmt: skip
 
+    # Each meter's rows of the batch first, so the unlimited grants of every account they touch are
+    # read in one query (through the partial index of unlimited grants, whatever the ledger's length).
+    counted: list[_MeterRows] = []
     for units_per_credit, meter_id, name, aggregation, field, event_name, meter_filter in credit_meters:
         definition = MeterDefinition.parse(
             name, aggregation, field, event_name=event_name, filter=meter_filter
@@ -327,10 +323,18 @@ def record_consumption(
         condition = compile_filter(definition.filter)
         if condition is not None:
             statement = statement.where(condition)
+        rows = list(connection.execute(statement))
         consumed = _consumed_before(connection, meter_id, merged)
-        for row in connection.execute(statement):
+        counted.append(_MeterRows(units_per_credit, meter_id, name, value is None, rows, consumed))
+    unlimited_grants = _unlimited_grants(
+        connection,
+        {row[1] for meter in counted for row in meter.rows},
+        {meter.meter_id for meter in counted if meter.rows},
+    )
+    for units_per_credit, meter_id, name, counts_events, rows, consumed in counted:
+        for row in rows:
             sequence, customer_id, occurred_at, external_id = row[0], row[1], row[2], row[3]
-            quantity = Decimal(1) if value is None else Decimal(row[4] or 0)
+            quantity = Decimal(1) if counts_events else Decimal(row[4] or 0)
             accounts = consumed.pop(sequence, {})
             before = accounts.pop(customer_id, None)
             delta = _q(credits_for_usage(quantity, units_per_credit)) - (before.credits if before else 0)
@@ -340,13 +344,7 @@ def record_consumption(
                 append(other, meter_id, _reversal(gone, occurred_at, reason), sequence)
             if delta == 0:
                 continue
-            key = (customer_id, meter_id)
-            if key not in unlimited_windows:
-                unlimited_windows[key] = _unlimited_windows(connection, customer_id, meter_id)
-            unlimited = any(
-                start <= occurred_at and (end is None or occurred_at < end)
-                for start, end in unlimited_windows[key]
-            )
+            unlimited = unlimited_active(unlimited_grants.get((customer_id, meter_id), ()), occurred_at)
             entry = consumption_entry(delta, occurred_at, unlimited=unlimited, reason=f"event {sequence}")
             append(customer_id, meter_id, entry, sequence)
         for sequence, accounts in consumed.items():
@@ -358,6 +356,18 @@ def record_consumption(
         connection.execute(CreditEntryRecord.__table__.insert(), entries)
         _correct_expiries(connection, entries, recorded_at)
     return len(entries)
+
+
+class _MeterRows(NamedTuple):
+    """A credit meter and the batch's events it counts (sequence, customer id, occurred at, external
+    id[, value]), with what the merged ones consumed on it before."""
+
+    units_per_credit: Decimal
+    meter_id: int
+    name: str
+    counts_events: bool
+    rows: list[Any]
+    consumed: dict[int, dict[int, _Consumed]]
 
 
 @dataclass(frozen=True, slots=True)
@@ -454,17 +464,31 @@ def _correct_expiries(connection: Connection, written: list[dict[str, Any]], rec
         )  # fmt: skip
 
 
-def _unlimited_windows(
-    connection: Connection, customer_id: int, meter_id: int
-) -> list[tuple[datetime, datetime | None]]:
+_entries = CreditEntryRecord.__table__.c
+_UNLIMITED_GRANTS = select(
+    _entries.customer_id, _entries.meter_id, _entries.kind, _entries.occurred_at, _entries.expires_at
+).where(
+    text(UNLIMITED_CONDITION),  # word for word the partial index's condition
+    _entries.customer_id.in_(bindparam("customer_ids", expanding=True)),
+    _entries.meter_id.in_(bindparam("meter_ids", expanding=True)),
+)
+
+
+def _unlimited_grants(
+    connection: Connection, customer_ids: set[int], meter_ids: set[int]
+) -> dict[tuple[int, int], list[CreditEntry]]:
+    """(customer, meter) → the account's unlimited grants, for every account of ``customer_ids`` ×
+    ``meter_ids``: one query through ``ix_credit_entries_unlimited``, which holds only those grants."""
+    if not customer_ids or not meter_ids:
+        return {}
     rows = connection.execute(
-        select(CreditEntryRecord.occurred_at, CreditEntryRecord.expires_at).where(
-            CreditEntryRecord.customer_id == customer_id,
-            CreditEntryRecord.meter_id == meter_id,
-            CreditEntryRecord.unlimited.is_(True),
-        )
+        _UNLIMITED_GRANTS, {"customer_ids": sorted(customer_ids), "meter_ids": sorted(meter_ids)}
     )
-    return [(start, end) for start, end in rows]
+    result: dict[tuple[int, int], list[CreditEntry]] = {}
+    for customer_id, meter_id, kind, occurred_at, expires_at in rows:
+        entry = CreditEntry(EntryKind(kind), _ZERO, occurred_at, expires_at=expires_at, unlimited=True)
+        result.setdefault((customer_id, meter_id), []).append(entry)
+    return result
 
 
 def uncovered_by_sequence(session: Session, customer_id: int, meter_id: int) -> dict[int, Decimal]:
