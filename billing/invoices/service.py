@@ -212,9 +212,13 @@ def _write_draft(
     if existing is not None and existing.status != InvoiceStatus.DRAFT:
         reason = f"invoice {existing.number or existing.id} for {label} is already {existing.status}"
         return InvoiceOutcome(customer.external_id, "skipped", existing.id, reason=reason)
-    # The latest subscription grants first: when two plans grant the same meter for the month, the
-    # grant is keyed by customer, meter and month, so the plan the month ends on is the one granted.
-    for subscription, period in reversed(entries):
+    # Every plan of the month grants its own credits (keyed per plan and grant period), whatever the
+    # order. The order decides only who closes the previous grant period, once: the subscription the
+    # month starts on (entries are in start order), at its period start and with its plan's rollover
+    # limit, as the first plan segment does within one subscription. (The latest first would close
+    # it when the later subscription starts, under that plan's limit, leaving the month's first
+    # days without the rollover.)
+    for subscription, period in entries:
         grant_plan_credits(session, subscription, period, label)
     head = ingestion_head(session)
     currency, lines = _subscriptions_lines(session, customer, entries, head)
