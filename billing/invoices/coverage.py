@@ -23,7 +23,7 @@ from typing import Any
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
-from spanledger.billing.credits.ledger import CreditEntry, EntryKind, replay
+from spanledger.billing.credits.ledger import CreditEntry, EntryKind, occurrence_key, replay
 from spanledger.billing.credits.service import ledger_entries, to_entry
 from spanledger.billing.models import EventRecord
 
@@ -64,12 +64,13 @@ def credit_coverage(
     if not wanted:
         return CreditCoverage()
     rows: list[tuple[tuple[Any, ...], CreditEntry, int | None]] = [
-        (_order(r.occurred_at, r.amount, r.kind, r.id), to_entry(r), r.event_sequence)
+        (occurrence_key(r.occurred_at, r.amount, r.kind, r.id), to_entry(r), r.event_sequence)
         for r in ledger_entries(session, customer_id, meter_id)
     ]
     for moment, credits in settlements:
+        # Not written yet: id -1 (no row's) puts it first among the entries of its instant and kind.
         entry = CreditEntry(EntryKind.ADJUSTMENT, credits, moment, reason="overage settled on finalizing")
-        rows.append((_order(moment, credits, EntryKind.ADJUSTMENT.value, -1), entry, None))
+        rows.append((occurrence_key(moment, credits, EntryKind.ADJUSTMENT.value, -1), entry, None))
     rows.sort(key=lambda row: row[0])
     state = replay([entry for _, entry, _ in rows])
     consumed: dict[int, Decimal] = {}
@@ -86,12 +87,6 @@ def credit_coverage(
         _ZERO,
     )
     return CreditCoverage(sum(consumed.values(), _ZERO), sum(covered.values(), _ZERO), covered_cost)
-
-
-def _order(occurred_at: datetime, amount: Decimal, kind: str, entry_id: int) -> tuple[Any, ...]:
-    # At one instant: credits before debits; among credits an overage settlement first, so the
-    # month it settles is paid before the next month's grant (written at the same instant) is used.
-    return (occurred_at, amount <= 0, kind != EntryKind.ADJUSTMENT.value, entry_id)
 
 
 def _event_costs(session: Session, sequences: list[int]) -> dict[int, Decimal]:
