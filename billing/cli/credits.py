@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from collections.abc import Iterator
+from contextlib import contextmanager
 from datetime import UTC, datetime
 from decimal import Decimal, InvalidOperation
 from typing import Any
@@ -15,11 +17,34 @@ from spanledger.billing.cli._state import state_of
 from spanledger.billing.credits import CreditPack
 from spanledger.billing.credits.service import balance, grant_once, ledger_entries, purchase_pack
 from spanledger.billing.customers import get_customer
-from spanledger.billing.errors import ConfigurationError, NotFoundError
+from spanledger.billing.errors import ConfigurationError, FinalizedPeriodError, NotFoundError
 from spanledger.billing.meters import get_meter
 from spanledger.billing.models import CreditEntryRecord, CreditMeter, CreditPackRecord, Meter
+from spanledger.billing.subscriptions.closed import format_moment
 
 app = typer.Typer(help="Credits: grant, top up with a pack, balance, ledger.", no_args_is_help=True)
+
+_AT_HELP = (
+    "When it takes effect: a date (2026-12-01, midnight UTC) or an ISO 8601 time; default: now. "
+    "Refused inside a finalized invoice's billing."
+)
+
+
+def _at(value: str | None) -> datetime:
+    return parse_cli_time(value, "--at") or datetime.now(UTC)
+
+
+@contextmanager
+def _dated_outside_closed_periods() -> Iterator[None]:
+    """Name the option that moves a refused grant or purchase out of the finalized period."""
+    try:
+        yield
+    except FinalizedPeriodError as exc:
+        earliest = format_moment(exc.earliest)
+        raise FinalizedPeriodError(
+            f"{exc}; pass --at {earliest} (or later) to let it take effect then",
+            invoice=exc.invoice, earliest=exc.earliest,
+        ) from None  # fmt: skip
 
 
 def _amount(text: str) -> Decimal:
@@ -68,12 +93,13 @@ def grant_command(
     reason: str = typer.Option("one-time grant", "--reason", help="Why (kept on the ledger entry)."),
     expires: str | None = typer.Option(None, "--expires", help="When the credits expire (date or ISO time)."),
     key: str | None = typer.Option(None, "--key", help="Idempotency key: repeating the grant adds nothing."),
+    at: str | None = typer.Option(None, "--at", help=_AT_HELP),
     as_json: bool = JSON_OPTION,
 ) -> None:
-    """Grant credits once (an adjustment with a reason)."""
-    with state_of(ctx).transaction() as session:
+    """Grant credits once (an adjustment with a reason), usable from --at."""
+    with state_of(ctx).transaction() as session, _dated_outside_closed_periods():
         record = grant_once(
-            session, customer, meter, _amount(amount), at=datetime.now(UTC), reason=reason,
+            session, customer, meter, _amount(amount), at=_at(at), reason=reason,
             expires_at=parse_cli_time(expires, "--expires"), key=key,
         )  # fmt: skip
         result = balance(session, customer, meter)
@@ -97,12 +123,14 @@ def topup_command(
     ctx: typer.Context,
     customer: str = typer.Argument(..., help="The customer's external id."),
     pack: str = typer.Argument(..., help="The credit pack code, e.g. starter."),
+    at: str | None = typer.Option(None, "--at", help=_AT_HELP),
     as_json: bool = JSON_OPTION,
 ) -> None:
-    """Record the purchase of a credit pack (billed on the period's invoice; survives period resets)."""
-    with state_of(ctx).transaction() as session:
+    """Record the purchase of a credit pack at --at (billed on the invoice of the month it falls in;
+    survives period resets)."""
+    with state_of(ctx).transaction() as session, _dated_outside_closed_periods():
         definition = _pack(session, pack)
-        record = purchase_pack(session, customer, definition, at=datetime.now(UTC))
+        record = purchase_pack(session, customer, definition, at=_at(at))
         entry = _entry_dict(record)
         result = balance(session, customer, definition.meter)
     if as_json:

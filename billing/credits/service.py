@@ -41,7 +41,7 @@ from spanledger.billing.models import (
     Meter,
 )
 from spanledger.billing.models.credit_entry import UNLIMITED_CONDITION
-from spanledger.billing.subscriptions.closed import check_open
+from spanledger.billing.subscriptions.closed import check_open, format_moment
 
 __all__ = [
     "CreditBalance",
@@ -185,6 +185,11 @@ def grant_once(
     a finalized invoice's billing is refused (it would change what that invoice's credits covered)."""
     if amount <= 0:
         raise ConflictError(f"a grant must add credits, not {amount}")
+    if expires_at is not None and expires_at <= at:
+        raise ConflictError(
+            f"a grant must expire after it takes effect ({format_moment(at)}), "
+            f"not at {format_moment(expires_at)}"
+        )
     customer_id, meter_id = _ids(session, customer, meter)
     check_open(session, customer_id, at, f"granting {amount} credits to {customer!r}")
     entry = CreditEntry(
