@@ -204,7 +204,7 @@ def map_span(span: SpanRecord, settings: MappingSettings | None = None) -> Usage
 
     provider = _text(attributes, oversized, _PROVIDER)
     provider = (provider.strip().lower() or None) if provider is not None else None
-    counts = {name: _count(attributes, oversized, keys) for name, keys in _COUNT_ATTRIBUTES}
+    counts = _counts(attributes, oversized)
     adjustments = _normalise_counts(counts, provider, span, settings)
     response_id = _text(attributes, oversized, _RESPONSE_ID)
     if response_id is None and not _valid_ids(span):
@@ -264,8 +264,8 @@ def _valid_ids(span: SpanRecord) -> bool:
     )
 
 
-# _text and _count read a field as the dialect table says: the first of ``keys`` present wins; an attribute
-# set aside as oversized, met before one that is present, rejects the span. (One loop each rather than a
+# _text and _counts read a field as the dialect table says: the first of ``keys`` present wins; an attribute
+# set aside as oversized, met before one that is present, rejects the span. (Loops of their own rather than a
 # shared helper: they run a dozen times per billable span.)
 
 
@@ -287,19 +287,22 @@ def _text(
     raise InvalidEventError(f"span attribute {key} must be a string, not {type(value).__name__}")
 
 
-def _count(
-    attributes: Mapping[str, AttributeValue], oversized: frozenset[str], keys: tuple[str, ...]
-) -> int | None:
-    for key in keys:
-        if oversized and key in oversized:
-            raise InvalidEventError(f"span attribute {key} is longer than the attribute length limit")
-        value = attributes.get(key)
-        if value is not None:
-            break
-    else:
-        return None
-    if type(value) is int:
-        return value
+def _counts(attributes: Mapping[str, AttributeValue], oversized: frozenset[str]) -> dict[str, int | None]:
+    """Every count field, in table order (so the first unreadable one is the one reported)."""
+    counts: dict[str, int | None] = {}
+    for name, keys in _COUNT_ATTRIBUTES:
+        value = None
+        for key in keys:
+            if oversized and key in oversized:
+                raise InvalidEventError(f"span attribute {key} is longer than the attribute length limit")
+            value = attributes.get(key)
+            if value is not None:
+                break
+        counts[name] = value if value is None or type(value) is int else _whole_number(key, value)
+    return counts
+
+
+def _whole_number(key: str, value: AttributeValue) -> int:
     if isinstance(value, bool):
         raise InvalidEventError(f"span attribute {key} must be a whole number, not a boolean")
     if isinstance(value, int):

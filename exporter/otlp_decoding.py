@@ -34,10 +34,10 @@ from spanledger.exporter.limits import ReceiverLimits
 from spanledger.exporter.otlp_wire import (
     LeanRequest,
     LeanSpan,
+    attribute_reader,
     contains_any,
     key_substrings,
     proto_value,
-    read_attributes,
 )
 from spanledger.exporter.spans import AttributeValue, SpanRecord
 
@@ -188,6 +188,7 @@ def _spans_from_wire(
     records = DecodedSpans()
     append = records.append
     may_carry = contains_any(key_substrings(candidate_keys)) if candidate_keys is not None else None
+    read_attributes = attribute_reader(span_keys, candidate_keys, max_length).read
     every_resource, every_lean_resource = request.resource_spans, lean.resource_spans
     if len(every_resource) != len(every_lean_resource):
         return None
@@ -208,9 +209,7 @@ def _spans_from_wire(
                     records.skipped += 1
                     continue
                 span = LeanSpan.FromString(raw)
-                attributes, oversized, candidate = read_attributes(
-                    span.attributes, span_keys, candidate_keys, max_length
-                )
+                attributes, oversized, candidate = read_attributes(span.attributes)
                 if not candidate:
                     records.skipped += 1
                     continue

@@ -28,12 +28,13 @@ from google.protobuf import descriptor_pb2, descriptor_pool, message_factory
 from opentelemetry.proto.common.v1.common_pb2 import AnyValue, KeyValue
 
 __all__ = [
+    "AttributeReader",
     "LeanRequest",
     "LeanSpan",
+    "attribute_reader",
     "contains_any",
     "key_substrings",
     "proto_value",
-    "read_attributes",
     "read_key_value",
 ]
 
@@ -95,14 +96,25 @@ LeanSpan: Any = _CLASSES["Span"]
 _SCALAR_KINDS = frozenset({"string_value", "int_value", "double_value", "bool_value"})
 _unpack_double = struct.Struct("<d").unpack_from
 
-# Serialized KeyValues up to this size are cached with what they read as; longer ones (prompts, payloads)
-# are rarely repeated and would only evict the ones that are. Emptied when full: simpler than LRU, and the
-# recurring ones (provider, model, operation, customer, small counts) are back within a request.
+# Serialized KeyValues up to this size are remembered with what they read as; longer ones (prompts,
+# payloads) are rarely repeated and would only evict the ones that are. Emptied when full: simpler than LRU,
+# and the recurring ones (provider, model, operation, customer, small counts) are back within a request.
 _CACHED_SIZE = 64
 _CACHE_ENTRIES = 16384
-_cache: dict[bytes, tuple[str, Any]] = {}
 # What _value returns for an encoding it leaves to the real KeyValue type.
 _OTHER: Any = object()
+
+
+class _Mark:
+    """A value the mapping does not receive: valueless (kvlist, bytes, empty) or too long."""
+
+    __slots__ = ()
+
+
+_VALUELESS = _Mark()
+_OVERSIZED = _Mark()
+# The entry of a KeyValue whose key is not wanted.
+_SKIP: Any = object()
 
 
 def proto_value(any_value: AnyValue) -> Any:
@@ -118,67 +130,87 @@ def proto_value(any_value: AnyValue) -> Any:
 def read_key_value(raw: bytes) -> tuple[str, Any]:
     """The key and value (as :func:`proto_value` reads it) of a serialized ``KeyValue`` that a successful
     parse of its request has already validated."""
-    found = _cache.get(raw)
-    if found is None:
-        found = _read(raw)
-    return found
-
-
-def read_attributes(
-    raw_attributes: Iterable[bytes],
-    wanted: frozenset[str],
-    candidates: frozenset[str] | None,
-    max_length: int,
-) -> tuple[dict[str, Any], set[str] | None, bool]:
-    """The ``wanted`` attributes of a span, from its serialized KeyValues, read as the real types read them:
-    the values (the last of a repeated key wins; valueless ones are left out), the keys of string values
-    longer than ``max_length`` (left out too; ``None`` when there are none), and whether one of the keys is
-    in ``candidates`` (always true for ``None``; ``candidates`` must be a subset of ``wanted``)."""
-    attributes: dict[str, Any] = {}
-    oversized: set[str] | None = None
-    candidate = candidates is None
-    cached = _cache.get
-    for raw in raw_attributes:
-        found = cached(raw)
-        if found is None:
-            if len(raw) > _CACHED_SIZE:
-                # A long attribute (a prompt, a payload) is mostly one the mapping does not read: look at
-                # its key before reading its value.
-                head = _head(raw)
-                if head is not None and head[0] not in wanted:
-                    continue
-            found = _read(raw)
-        key, value = found
-        if key not in wanted:
-            continue
-        if not candidate:
-            candidate = key in candidates  # type: ignore[operator]  # None made it True above
-        if value is None:
-            continue
-        if value.__class__ is str and len(value) > max_length:
-            if oversized is None:
-                oversized = set()
-            oversized.add(key)
-            continue
-        attributes[key] = value
-    return attributes, oversized, candidate
-
-
-def _read(raw: bytes) -> tuple[str, Any]:
     head = _head(raw)
-    found = None
     if head is not None:
         value = _value(raw, head[1])
         if value is not _OTHER:
-            found = (head[0], value)
-    if found is None:
-        message = KeyValue.FromString(raw)
-        found = (message.key, proto_value(message.value))
-    if len(raw) <= _CACHED_SIZE:
-        if len(_cache) >= _CACHE_ENTRIES:
-            _cache.clear()
-        _cache[raw] = found
-    return found
+            return head[0], value
+    message = KeyValue.FromString(raw)
+    return message.key, proto_value(message.value)
+
+
+class AttributeReader:
+    """Reads spans' serialized KeyValues into the attributes the mapping wants, as the real types read them,
+    remembering what each short KeyValue came to."""
+
+    __slots__ = ("_cache", "_candidates", "_max_length", "_wanted")
+
+    def __init__(self, wanted: frozenset[str], candidates: frozenset[str] | None, max_length: int) -> None:
+        if candidates is not None and not candidates <= wanted:
+            raise ValueError("every candidate key must be a wanted key")
+        self._wanted = wanted
+        self._candidates = candidates
+        self._max_length = max_length
+        self._cache: dict[bytes, Any] = {}
+
+    def read(self, raw_attributes: Iterable[bytes]) -> tuple[dict[str, Any], set[str] | None, bool]:
+        """The wanted attributes' values (the last of a repeated key wins; valueless ones left out), the keys
+        of string values longer than the limit (left out too; ``None`` when there are none), and whether one
+        of the keys is a candidate (always true when there are no candidates)."""
+        attributes: dict[str, Any] = {}
+        oversized: set[str] | None = None
+        candidate = self._candidates is None
+        cached = self._cache.get
+        for raw in raw_attributes:
+            entry = cached(raw)
+            if entry is None:
+                entry = self._entry(raw)
+            if entry is _SKIP:
+                continue
+            key, value, is_candidate = entry
+            if is_candidate:
+                candidate = True
+            if value.__class__ is _Mark:
+                if value is _OVERSIZED:
+                    if oversized is None:
+                        oversized = set()
+                    oversized.add(key)
+                continue
+            attributes[key] = value
+        return attributes, oversized, candidate
+
+    def _entry(self, raw: bytes) -> Any:
+        """``_SKIP``, or (key, value or a mark, is a candidate); remembered when ``raw`` is short."""
+        head = _head(raw)
+        if head is None:
+            key, value = read_key_value(raw)
+        else:
+            key = head[0]
+            # The key first: a long attribute (a prompt, a payload) is mostly one the mapping does not read.
+            value = _value(raw, head[1]) if key in self._wanted else None
+            if value is _OTHER:
+                key, value = read_key_value(raw)
+        if key not in self._wanted:
+            entry = _SKIP
+        else:
+            if value is None:
+                value = _VALUELESS
+            elif value.__class__ is str and len(value) > self._max_length:
+                value = _OVERSIZED
+            entry = (key, value, self._candidates is not None and key in self._candidates)
+        if len(raw) <= _CACHED_SIZE:
+            if len(self._cache) >= _CACHE_ENTRIES:
+                self._cache.clear()
+            self._cache[raw] = entry
+        return entry
+
+
+@lru_cache(maxsize=32)
+def attribute_reader(
+    wanted: frozenset[str], candidates: frozenset[str] | None, max_length: int
+) -> AttributeReader:
+    """The reader for these keys and limit, shared (and so its memory of KeyValues) by every request."""
+    return AttributeReader(wanted, candidates, max_length)
 
 
 def _head(raw: bytes) -> tuple[str, int] | None:
@@ -214,9 +246,13 @@ def _value(raw: bytes, start: int) -> Any:
     size = len(raw)
     tag = raw[start]
     if tag == 0x18:  # int_value; a varint of at most 9 bytes is below 2**63, so never negative
-        if size - start == 2:
+        varint_size = size - start - 1
+        if varint_size == 1:
             byte = raw[start + 1]
             return byte if byte < 0x80 else _OTHER
+        if varint_size == 2:  # the usual token count: 128 to 16383
+            low, high = raw[start + 1], raw[start + 2]
+            return (low & 0x7F) | (high << 7) if low > 0x7F and high < 0x80 else _OTHER
         value = 0
         shift = 0
         for position in range(start + 1, min(size, start + 10)):

@@ -26,7 +26,7 @@ from spanledger.exporter.mapping import (
     relevant_attribute_keys,
 )
 from spanledger.exporter.otlp_decoding import decode_protobuf, parse_protobuf, spans_from_request
-from spanledger.exporter.otlp_wire import key_substrings, proto_value, read_key_value
+from spanledger.exporter.otlp_wire import AttributeReader, key_substrings, proto_value, read_key_value
 
 SETTINGS = MappingSettings(customer_attributes=("enduser.id",))
 SPAN_KEYS, RESOURCE_KEYS = relevant_attribute_keys(SETTINGS)
@@ -244,3 +244,19 @@ def test_key_substrings_are_in_every_key(keys, text):
         assert any(part in key.encode() for part in parts)
     if not any(part in text.encode() for part in parts):
         assert not any(key in text for key in keys)
+
+
+def test_a_reader_reads_the_same_cold_and_warm_and_refuses_candidates_it_would_not_read():
+    reader = AttributeReader(frozenset({"a", "b", "c"}), frozenset({"b"}), max_length=3)
+    raw = [
+        KeyValue(key="a", value=AnyValue(string_value="long")).SerializeToString(),  # oversized
+        KeyValue(key="b", value=AnyValue()).SerializeToString(),  # valueless, still a candidate
+        KeyValue(key="c", value=AnyValue(int_value=5)).SerializeToString(),
+        KeyValue(key="z", value=AnyValue(int_value=6)).SerializeToString(),  # not wanted
+    ]
+    expected = ({"c": 5}, {"a"}, True)
+    assert reader.read(raw) == expected
+    assert reader.read(raw) == expected
+    assert reader.read(raw[2:]) == ({"c": 5}, None, False)
+    with pytest.raises(ValueError, match="candidate"):
+        AttributeReader(frozenset({"a"}), frozenset({"b"}), max_length=3)
