@@ -187,7 +187,12 @@ def _spans_from_wire(
     max_length = limits.max_attribute_length
     records = DecodedSpans()
     append = records.append
-    may_carry = contains_any(key_substrings(candidate_keys)) if candidate_keys is not None else None
+    # A span whose bytes contain none of the candidate keys' substrings carries none of the keys. Usually two
+    # substrings ("gen_ai.", "llm."), tested inline; more go through contains_any.
+    needles = key_substrings(candidate_keys) if candidate_keys is not None else ()
+    first, second = (needles * 2)[:2] if needles else (b"", b"")
+    more = contains_any(needles) if len(needles) > 2 else None
+    filtered = bool(needles)
     read_attributes = attribute_reader(span_keys, candidate_keys, max_length).read
     every_resource, every_lean_resource = request.resource_spans, lean.resource_spans
     if len(every_resource) != len(every_lean_resource):
@@ -205,7 +210,7 @@ def _spans_from_wire(
             if len(raw_spans) != len(scope_spans.spans):
                 return None
             for raw in raw_spans:
-                if may_carry is not None and not may_carry(raw):
+                if filtered and first not in raw and second not in raw and (more is None or not more(raw)):
                     records.skipped += 1
                     continue
                 span = LeanSpan.FromString(raw)

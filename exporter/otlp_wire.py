@@ -162,7 +162,8 @@ class AttributeReader:
         candidate = self._candidates is None
         cached = self._cache.get
         for raw in raw_attributes:
-            entry = cached(raw)
+            # Only short ones are remembered: do not hash a long one (a prompt) just to miss.
+            entry = cached(raw) if len(raw) <= _CACHED_SIZE else None
             if entry is None:
                 entry = self._entry(raw)
             if entry is _SKIP:

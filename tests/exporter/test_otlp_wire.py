@@ -260,3 +260,29 @@ def test_a_reader_reads_the_same_cold_and_warm_and_refuses_candidates_it_would_n
     assert reader.read(raw[2:]) == ({"c": 5}, None, False)
     with pytest.raises(ValueError, match="candidate"):
         AttributeReader(frozenset({"a"}), frozenset({"b"}), max_length=3)
+
+
+@pytest.mark.parametrize(
+    "candidates",
+    [
+        frozenset(),
+        frozenset({"gen_ai.operation.name"}),  # one substring
+        frozenset({"gen_ai.operation.name", "http.method", "k" * 200}),  # three
+    ],
+)
+def test_any_candidate_set_skips_what_the_reference_skips(candidates):
+    span_keys = SPAN_KEYS | {"http.method", "k" * 200}
+    spans = [
+        _span(n, [KeyValue(key=key, value=AnyValue(string_value="v"))])
+        for n, key in enumerate([*KEYS, "http.method", "gen_ai.operation.name"])
+    ]
+    payload = _request(spans).SerializeToString()
+    limits = ReceiverLimits()
+    fast = decode_protobuf(payload, limits, span_keys, RESOURCE_KEYS, candidate_keys=candidates)
+    reference = spans_from_request(
+        parse_protobuf(payload), limits, span_keys, RESOURCE_KEYS, candidate_keys=candidates
+    )
+    assert (list(fast), fast.skipped) == (list(reference), reference.skipped)
+    assert len(reference) == sum(
+        1 for key in [*KEYS, "http.method", "gen_ai.operation.name"] if key in candidates
+    )
