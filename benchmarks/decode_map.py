@@ -3,11 +3,12 @@
     .venv/bin/python benchmarks/decode_map.py
     .venv/bin/python benchmarks/decode_map.py --requests 40 --rounds 7
 
-The requests and the ceiling are those of ``benchmarks/ingest.py`` (imported, not copied): 512 spans per
-request, a third GenAI; the ceiling parses each request with protobuf and walks every attribute of every
-span in Python. ``TraceIntake.map`` runs on the same bodies in the same process, with nothing stored.
-Rounds interleave the two (fresh requests each round) and the best of each is reported, so a busy machine
-disturbs the ratio less. Not a test: figures vary by machine. Target: map ≥ 1.0 × the ceiling.
+The requests and the ceiling are those of ``benchmarks/ingest.py`` (imported, not copied; the requests come
+from ``benchmarks/otlp_load.py``): 512 spans per request, a third GenAI. The ceiling parses each request with
+protobuf and walks every attribute of every span in Python; ``TraceIntake.map`` runs on the same bodies in
+the same process, with nothing stored. Rounds interleave the two (fresh requests each round) and the best of
+each is reported, so a busy machine disturbs the ratio less.
+Not a test: figures vary by machine. Target: map ≥ 1.0 × the ceiling.
 """
 
 from __future__ import annotations
@@ -16,7 +17,8 @@ import argparse
 import random
 import time
 
-from ingest import SPANS_PER_REQUEST, build_request, ceiling
+from ingest import ceiling
+from otlp_load import SPANS_PER_REQUEST, build_request
 
 from spanledger.exporter.group_commit import GroupCommitter
 from spanledger.exporter.trace_intake import PayloadFormat, TraceIntake
