@@ -132,9 +132,17 @@ def merge_event(stored: UsageEvent, incoming: UsageEvent) -> UsageEvent | None:
 
 
 def ingest(
-    session: Session, events: Sequence[UsageEvent], *, received_at: datetime | None = None
+    session: Session,
+    events: Sequence[UsageEvent],
+    *,
+    received_at: datetime | None = None,
+    validated: bool = False,
 ) -> IngestResult:
     """Store ``events`` exactly once, in the session's transaction (the caller commits).
+
+    ``validated``: the caller has run :func:`~spanledger.billing.usage_event.validate_event` on every
+    event already (the receivers' span mapping does, to reject a bad span with its own reason), so it is
+    not repeated here. Metadata is still checked for JSON storage.
 
     Raises :class:`~spanledger.billing.errors.StorageUnavailableError` when the database is
     down or locked (nothing is stored; retry), and never for a bad event.
@@ -145,7 +153,8 @@ def ingest(
     in_batch_duplicates = in_batch_merges = 0
     for index, event in enumerate(events):
         try:
-            validate_event(event)
+            if not validated:
+                validate_event(event)
             metadata = _json_document(event.metadata)
         except InvalidEventError as exc:
             rejected.append(RejectedEvent(index, _dedupe_key_of(event), exc.reason))

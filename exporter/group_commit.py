@@ -67,7 +67,10 @@ class GroupCommitter:
         max_wait_seconds: float = 0.005,
         max_pending_events: int = 100_000,
         ingest_function: IngestFunction = ingest,
+        events_validated: bool = False,
     ) -> None:
+        """``events_validated``: every submitted event has passed ``validate_event`` (the receivers map
+        spans to validated events), so ingest need not validate them again."""
         if max_batch_events <= 0 or max_pending_events <= 0 or max_wait_seconds < 0:
             raise ConfigurationError("group commit sizes must be positive and the wait not negative")
         self._session_factory = session_factory
@@ -75,6 +78,7 @@ class GroupCommitter:
         self._max_wait = max_wait_seconds
         self._max_pending = max_pending_events
         self._ingest = ingest_function
+        self._events_validated = events_validated
         self._queue: deque[_Submission] = deque()
         self._pending_events = 0
         self._condition = threading.Condition()
@@ -184,7 +188,7 @@ class GroupCommitter:
     def _store(self, events: list[UsageEvent]) -> IngestResult:
         with self._session_factory() as session:
             try:
-                result = self._ingest(session, events, received_at=_now())
+                result = self._ingest(session, events, received_at=_now(), validated=self._events_validated)
                 session.commit()
             except BaseException:
                 session.rollback()

@@ -191,6 +191,7 @@ class Receiver:
             max_wait_seconds=self.settings.commit_max_wait_seconds,
             max_pending_events=self.settings.max_pending_events,
             ingest_function=ingest_function,
+            events_validated=True,  # they come from TraceIntake's mapping, which validates each event
         )
         self.intake = TraceIntake(
             self.committer, limits=self.settings.limits, mapping_settings=self.settings.mapping

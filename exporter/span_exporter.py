@@ -86,7 +86,8 @@ class SpanledgerSpanExporter(SpanExporter):
         while True:
             try:
                 with self._session_factory()() as session:
-                    result = ingest(session, events)  # type: ignore[arg-type]
+                    # mapped spans are validated events already
+                    result = ingest(session, events, validated=True)  # type: ignore[arg-type]
                     session.commit()
                 for rejected in result.rejected:
                     _log.warning("usage event %s rejected: %s", rejected.dedupe_key, rejected.reason)

@@ -54,3 +54,14 @@ def test_an_override_removed_between_batches_no_longer_prices(session):
         ingest(session, [call("without")])
     assert stored_cost(session, "with") == (D("1.1"), "override:openai/gpt-4o@2026-01-01")
     assert stored_cost(session, "without") == (D("2.5"), GENAI_PRICES_SOURCE)
+
+
+def test_validated_skips_only_the_contract_check_not_the_metadata_check(session):
+    """``validated=True`` trusts the caller's validate_event; unstorable metadata is still refused."""
+    good = call("good")
+    unstorable = UsageEvent("bad", T0, "acme", provider="openai", metadata={"k\x00": "NUL"})
+    with session.begin():
+        result = ingest(session, [good, unstorable], validated=True)
+    assert result.inserted == 1
+    assert [(r.index, r.dedupe_key) for r in result.rejected] == [(1, "bad")]
+    assert "NUL" in result.rejected[0].reason
