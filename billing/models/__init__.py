@@ -23,6 +23,7 @@ from spanledger.billing.models.subscription_phase import SubscriptionPhase
 from spanledger.billing.models.types import ExactDecimal, UTCDateTime
 from spanledger.billing.models.usage_event import JSON_DOCUMENT, EventRecord
 from spanledger.billing.models.usage_rollup import ROLLUP_DIMENSIONS, ROLLUP_MEASURED_FIELDS, UsageRollup
+from spanledger.billing.models.usage_rollup_daily import UsageRollupDaily
 
 __all__ = [
     "INGEST_STATE_ID",
@@ -53,4 +54,5 @@ __all__ = [
     "SubscriptionRecord",
     "UTCDateTime",
     "UsageRollup",
+    "UsageRollupDaily",
 ]

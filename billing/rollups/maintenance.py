@@ -1,4 +1,5 @@
-"""Keeping ``usage_rollups`` exact: inside the ingest transaction, and rebuilt from events on demand.
+"""Keeping ``usage_rollups`` and ``usage_rollups_daily`` exact: inside the ingest transaction, and
+rebuilt from events on demand.
 
 :func:`update_rollups` is called by :func:`spanledger.billing.ingest.ingest` once per batch, after the
 events are written and under the same ingest lock, so a rollup is exact the moment its events commit
@@ -14,6 +15,14 @@ events are written and under the same ingest lock, so a rollup is exact the mome
   from — are recomputed from the events of that customer-hour. Merges are rare and an hour of one
   customer is small, so this stays cheap and always exact.
 
+The **daily** cells (:mod:`.days`: sums and counts only) follow the hourly ones in the same
+transaction. New events add their day deltas — the batch's hourly cells summed by day, no extra read
+of events: one ``SELECT`` of the touched day cells, one ``UPDATE`` (executemany), one ``INSERT``.
+Whatever recomputes hourly cells (merges, :func:`refresh_rollups`) then recomputes the touched
+(customer, day) cells from the hourly cells of that day (a delete, a read of at most 24 hourly cells
+per customer and dimensions, an insert per distinct day), so a day cell is always the sum of its
+hours.
+
 :func:`rebuild_rollups` recomputes every cell (or those of some customers) from the events; the
 migration that creates the table uses it to backfill an existing ledger. Every writer holds the
 ingest lock, which is also what keeps (customer, hour, dimensions) unique without a unique index.
@@ -22,7 +31,7 @@ ingest lock, which is also what keeps (customer, hour, dimensions) unique withou
 from __future__ import annotations
 
 from collections.abc import Iterable, Mapping, Sequence
-from datetime import datetime, timedelta
+from datetime import UTC, date, datetime, timedelta
 from typing import Any
 
 from sqlalchemy import Connection, bindparam, delete, insert, select, update
@@ -34,6 +43,7 @@ from spanledger.billing.models import (
     EventRecord,
     IngestState,
     UsageRollup,
+    UsageRollupDaily,
 )
 from spanledger.billing.rollups.cells import (
     CellKey,
@@ -43,13 +53,25 @@ from spanledger.billing.rollups.cells import (
     fold_events,
     hour_of,
 )
+from spanledger.billing.rollups.days import DayKey, DayMeasures, day_from_row, day_to_row, fold_cells
 from spanledger.billing.usage_event import TOKEN_FIELDS, UNATTRIBUTED_CUSTOMER
 
-__all__ = ["add_cells", "rebuild_rollups", "refresh_rollups", "update_rollups", "write_cells"]
+__all__ = [
+    "add_cells",
+    "add_days",
+    "rebuild_days",
+    "rebuild_rollups",
+    "refresh_rollups",
+    "update_rollups",
+    "write_cells",
+    "write_days",
+]
 
 _events = EventRecord.__table__.c
 _rollups = UsageRollup.__table__
+_daily = UsageRollupDaily.__table__
 _HOUR = timedelta(hours=1)
+_DAY = timedelta(days=1)
 _CHUNK = 500
 #: What a cell needs from an event.
 _EVENT_COLUMNS = (
@@ -62,6 +84,9 @@ _EVENT_COLUMNS = (
 )
 _MEASURE_COLUMNS = [
     c.name for c in _rollups.c if c.name not in ("id", "customer_id", "hour", *ROLLUP_DIMENSIONS)
+]
+_DAY_MEASURE_COLUMNS = [
+    c.name for c in _daily.c if c.name not in ("id", "customer_id", "day", *ROLLUP_DIMENSIONS)
 ]
 
 
@@ -82,9 +107,11 @@ def update_rollups(
 
 
 def add_cells(connection: Connection, cells: dict[CellKey, CellMeasures]) -> None:
-    """Add ``cells`` to the stored rollups (updating the cells that exist, inserting the others)."""
+    """Add ``cells`` to the stored hourly rollups (updating the cells that exist, inserting the others)
+    and their sums by day to the daily rollups."""
     if not cells:
         return
+    days = fold_cells(cells.items())
     stored = _stored_cells(connection, {(k.customer_id, k.hour) for k in cells})
     updates: list[dict[str, Any]] = []
     inserts: list[dict[str, Any]] = []
@@ -105,10 +132,66 @@ def add_cells(connection: Connection, cells: dict[CellKey, CellMeasures]) -> Non
         )
         connection.execute(statement, updates)
     write_cells(connection, inserts)
+    add_days(connection, days)
+
+
+def add_days(connection: Connection, days: dict[DayKey, DayMeasures]) -> None:
+    """Add ``days`` (day deltas) to the stored daily rollups: one read of the touched day cells, one
+    executemany ``UPDATE``, one ``INSERT`` (per 500 customers or days)."""
+    if not days:
+        return
+    stored = _stored_days(connection, {(k.customer_id, k.day) for k in days})
+    updates: list[dict[str, Any]] = []
+    inserts: list[dict[str, Any]] = []
+    for key, measures in days.items():
+        found = stored.get(key)
+        if found is None:
+            inserts.append(day_to_row(key, measures))
+            continue
+        row_id, total = found
+        total.merge(measures)
+        row = day_to_row(key, total)
+        updates.append({"row_id": row_id, **{name: row[name] for name in _DAY_MEASURE_COLUMNS}})
+    if updates:
+        statement = (
+            update(_daily)
+            .where(_daily.c.id == bindparam("row_id"))
+            .values({name: bindparam(name) for name in _DAY_MEASURE_COLUMNS})
+        )
+        connection.execute(statement, updates)
+    write_days(connection, inserts)
+
+
+def write_days(connection: Connection, rows: list[dict[str, Any]]) -> None:
+    """Insert new daily rollup rows (from :func:`~spanledger.billing.rollups.days.day_to_row`)."""
+    for start in range(0, len(rows), _CHUNK):
+        connection.execute(insert(_daily), rows[start : start + _CHUNK])
+
+
+def _stored_days(
+    connection: Connection, customer_days: set[tuple[int, date]]
+) -> dict[DayKey, tuple[int, DayMeasures]]:
+    found: dict[DayKey, tuple[int, DayMeasures]] = {}
+    customers = sorted({customer_id for customer_id, _ in customer_days})
+    days = sorted({day for _, day in customer_days})
+    for start in range(0, len(customers), _CHUNK):
+        chunk = customers[start : start + _CHUNK]
+        for day_start in range(0, len(days), _CHUNK):
+            rows = connection.execute(
+                select(_daily).where(
+                    _daily.c.customer_id.in_(chunk), _daily.c.day.in_(days[day_start : day_start + _CHUNK])
+                )
+            ).mappings()
+            for row in rows:
+                key, measures = day_from_row(row)
+                if (key.customer_id, key.day) in customer_days:
+                    found[key] = (row["id"], measures)
+    return found
 
 
 def write_cells(connection: Connection, rows: list[dict[str, Any]]) -> None:
-    """Insert new rollup rows (from :func:`~spanledger.billing.rollups.cells.cell_to_row`)."""
+    """Insert new hourly rollup rows (from :func:`~spanledger.billing.rollups.cells.cell_to_row`);
+    the caller keeps the daily rollups in step (:func:`add_days`, or a recompute of the days)."""
     for start in range(0, len(rows), _CHUNK):
         connection.execute(insert(_rollups), rows[start : start + _CHUNK])
 
@@ -184,6 +267,29 @@ def _recompute_cells_of(
                 customer_hours.add((unattributed, hour))
     for customer_id, hour in sorted(customer_hours):
         _recompute_cell_hour(connection, customer_id, hour)
+    _recompute_days(connection, {(customer_id, hour.date()) for customer_id, hour in customer_hours})
+
+
+def _recompute_days(connection: Connection, customer_days: set[tuple[int, date]]) -> None:
+    """Replace the daily cells of ``customer_days`` with the sums of their (already exact) hourly cells."""
+    by_day: dict[date, list[int]] = {}
+    for customer_id, day in customer_days:
+        by_day.setdefault(day, []).append(customer_id)
+    for day, day_customers in sorted(by_day.items()):
+        start_of_day = datetime(day.year, day.month, day.day, tzinfo=UTC)
+        ordered = sorted(day_customers)
+        for start in range(0, len(ordered), _CHUNK):
+            chunk = ordered[start : start + _CHUNK]
+            connection.execute(delete(_daily).where(_daily.c.day == day, _daily.c.customer_id.in_(chunk)))
+            rows = connection.execute(
+                select(_rollups).where(
+                    _rollups.c.customer_id.in_(chunk),
+                    _rollups.c.hour >= start_of_day,
+                    _rollups.c.hour < start_of_day + _DAY,
+                )
+            ).mappings()
+            days = fold_cells(cell_from_row(row) for row in rows)
+            write_days(connection, [day_to_row(k, m) for k, m in days.items()])
 
 
 def _recompute_cell_hour(connection: Connection, customer_id: int, hour: datetime) -> None:
@@ -198,23 +304,49 @@ def _recompute_cell_hour(connection: Connection, customer_id: int, hour: datetim
     write_cells(connection, [cell_to_row(k, m) for k, m in fold_events(rows).items()])
 
 
-def rebuild_rollups(connection: Connection, customer_ids: Iterable[int] | None = None) -> int:
-    """Recompute the rollups of ``customer_ids`` (default: every customer) from the events.
+def rebuild_rollups(
+    connection: Connection, customer_ids: Iterable[int] | None = None, *, days: bool = True
+) -> int:
+    """Recompute the hourly and daily rollups of ``customer_ids`` (default: every customer) from the
+    events.
 
     Takes the ingest lock first, so no batch is ingested half-way through. Returns the number of
-    rollup rows written. Memory grows with the number of cells, not of events.
+    hourly rollup rows written. ``days=False`` leaves the daily rollups alone (migration 0901 runs
+    this before the daily table exists; 0905 then fills it with :func:`rebuild_days`).
+    Memory grows with the number of cells, not of events.
     """
     _lock_ingest(connection)
     wanted = None if customer_ids is None else sorted(set(customer_ids))
     clear = delete(_rollups)
+    clear_days = delete(_daily)
     events = select(*_EVENT_COLUMNS)
     if wanted is not None:
         clear = clear.where(_rollups.c.customer_id.in_(wanted))
+        clear_days = clear_days.where(_daily.c.customer_id.in_(wanted))
         events = events.where(_events.customer_id.in_(wanted))
     connection.execute(clear)
+    if days:
+        connection.execute(clear_days)
     cells: dict[CellKey, CellMeasures] = {}
     for partition in connection.execute(events.execution_options(yield_per=10_000)).mappings().partitions():
         fold_events(partition, into=cells)
     rows = [cell_to_row(key, measures) for key, measures in cells.items()]
     write_cells(connection, rows)
+    if days:
+        write_days(connection, [day_to_row(k, m) for k, m in fold_cells(cells.items()).items()])
     return len(rows)
+
+
+def rebuild_days(connection: Connection) -> int:
+    """Recompute every daily rollup from the hourly rollups (not the events); returns the rows written.
+
+    Takes the ingest lock first. Memory grows with the number of day cells.
+    """
+    _lock_ingest(connection)
+    connection.execute(delete(_daily))
+    days: dict[DayKey, DayMeasures] = {}
+    rows = connection.execute(select(_rollups).execution_options(yield_per=10_000)).mappings()
+    for partition in rows.partitions():
+        fold_cells((cell_from_row(row) for row in partition), into=days)
+    write_days(connection, [day_to_row(k, m) for k, m in days.items()])
+    return len(days)

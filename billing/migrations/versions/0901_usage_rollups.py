@@ -74,7 +74,7 @@ def upgrade() -> None:
     # An existing ledger gets its rollups now: from here on, meters and invoices read them.
     from spanledger.billing.rollups.maintenance import rebuild_rollups
 
-    rebuild_rollups(op.get_bind())
+    rebuild_rollups(op.get_bind(), days=False)  # usage_rollups_daily comes with 0905
 
 
 def downgrade() -> None:
