@@ -31,7 +31,13 @@ from spanledger.billing.errors import InvalidMeterError
 from spanledger.billing.meters.aggregations import Aggregation
 from spanledger.billing.meters.definition import MeterDefinition
 from spanledger.billing.meters.filters import Clause, Filter, Group
-from spanledger.billing.models import ROLLUP_MEASURED_FIELDS, Customer, EventRecord, UsageRollup
+from spanledger.billing.models import (
+    ROLLUP_MEASURED_FIELDS,
+    Customer,
+    EventRecord,
+    UsageRollup,
+    UsageRollupDaily,
+)
 from spanledger.billing.models.usage_event import FOREIGN_COST_CONDITION
 from spanledger.billing.rollups.cells import hour_of
 
@@ -47,6 +53,7 @@ __all__ = [
     "reporting_memory",
     "rollup_totals_row",
     "rollup_usage_partials",
+    "split_days",
     "split_window",
     "utc_day",
 ]
@@ -55,7 +62,9 @@ DIMENSION_FIELDS = frozenset(
     {"event_name", "customer", "provider", "operation", "model", "request_model", "response_model"}
 )
 _HOUR = timedelta(hours=1)
+_DAY = timedelta(days=1)
 _rollups = UsageRollup.__table__.c
+_daily = UsageRollupDaily.__table__.c
 _customers = Customer.__table__.c
 _events = EventRecord.__table__.c
 _JOINED = UsageRollup.__table__.join(Customer.__table__, _customers.id == _rollups.customer_id)
@@ -298,8 +307,9 @@ def daily_costs(
     """Upstream cost in ``currency``, unknown-cost events and events per customer, model, provider and
     UTC day over ``[start, end)`` (either bound may be open) — exactly the event scan's figures.
 
-    Whole hours come from the rollups (a UTC day is whole hours, so hourly cells add up to days), the
-    ragged edge hours from the events. Rollups sum costs whatever their currency, so costs in another
+    Whole UTC days inside the window come from the daily rollups, the other whole hours from the hourly
+    rollups (both are sums of the same events, so they add up), the ragged edge hours from the events.
+    Rollups sum costs whatever their currency, so costs in another
     currency than the report's are corrected with the events of ``ix_usage_events_foreign_cost``
     (costs not in USD: only price overrides produce them, so there are few): a USD report takes them
     off the rollups' sums; a report in another currency sums just those in its currency.
@@ -309,40 +319,88 @@ def daily_costs(
     any_hours, first, last, edges = _hours_and_edges(start, end)
     in_usd = currency == _DEFAULT_COST_CURRENCY
     if any_hours:
-        # Grouped by plain columns (the customer id, both model columns): cheaper per cell than the
-        # external id and coalesce; the cells are merged by key below.
-        keys = (
-            _rollups.customer_id, _rollups.response_model, _rollups.request_model, _rollups.provider,
-            utc_day(dialect, _rollups.hour),
-        )  # fmt: skip
-        statement = select(
-            *keys,
-            func.sum(_rollups.upstream_cost_sum),
-            func.sum(_rollups.unknown_cost_events),
-            func.sum(_rollups.event_count),
-        )
-        if first is not None:
-            statement = statement.where(_rollups.hour >= first)
-        if last is not None:
-            statement = statement.where(_rollups.hour < last)
         reporting_memory(session)
-        rows = session.execute(statement.group_by(*keys))
-        for customer_id, response_model, request_model, provider, day, cost, unknown, count in rows:
-            # A report in another currency than USD takes only the foreign costs in its currency.
-            known = Decimal(cost or 0) if in_usd else Decimal(0)
-            priced = int(count or 0) - int(unknown or 0) if in_usd else 0
-            model = response_model if response_model is not None else request_model
-            key = (customer_id, model, provider, day_text(day))
-            entry = cells.setdefault(key, [Decimal(0), 0, 0, 0])
-            entry[0] += known
-            entry[1] += int(unknown or 0)
-            entry[2] += int(count or 0)
-            entry[3] += priced
+        days, hour_windows = split_days(first, last)
+        if days is not None:
+            _add_rollups(session, cells, in_usd, _daily, _daily.day, _daily.day, days)
+        for hours in hour_windows:
+            _add_rollups(
+                session, cells, in_usd, _rollups, _rollups.hour, utc_day(dialect, _rollups.hour), hours
+            )
         _correct_currency(session, cells, currency, first, last)
     for edge in edges:
         _add_edge(session, cells, currency, edge)
     names = _external_ids(session, {key[0] for key in cells})
     return {(names[key[0]], *key[1:]): values for key, values in cells.items()}  # type: ignore[misc]
+
+
+def split_days(
+    first: datetime | None, last: datetime | None
+) -> tuple[tuple[date | None, date | None] | None, list[tuple[datetime | None, datetime | None]]]:
+    """Whole UTC hours ``[first, last)`` (either bound may be open) as (its whole UTC days
+    ``[from, to)`` or ``None``; the whole hours before and after them)."""
+    day_from = None if first is None else _day_at_or_after(first)
+    day_to = None if last is None else last.replace(hour=0)
+    if day_from is not None and day_to is not None and day_from >= day_to:
+        return None, [(first, last)]
+    hours: list[tuple[datetime | None, datetime | None]] = []
+    if first is not None and day_from is not None and first < day_from:
+        hours.append((first, day_from))
+    if last is not None and day_to is not None and day_to < last:
+        hours.append((day_to, last))
+    days = (None if day_from is None else day_from.date(), None if day_to is None else day_to.date())
+    return days, hours
+
+
+def _day_at_or_after(hour: datetime) -> datetime:
+    day = hour.replace(hour=0)
+    return day if day == hour else day + _DAY
+
+
+def _add_rollups(
+    session: Session,
+    cells: dict[tuple[int, str | None, str | None, str], list[Any]],
+    in_usd: bool,
+    table: Any,
+    time: ColumnElement[Any],
+    day: ColumnElement[Any],
+    bounds: tuple[Any, Any],
+) -> None:
+    """Add the cost cells of hourly or daily rollups (``table``: their columns) whose ``time`` (hour or
+    day) is in ``[low, high)`` (``bounds``, either may be ``None``: open)."""
+    low, high = bounds
+    # Grouped by plain columns (the customer id, both model columns): cheaper per cell than the
+    # external id and coalesce; the cells are merged by key below.
+    keys = (table.customer_id, table.response_model, table.request_model, table.provider, day)
+    statement = select(
+        *keys,
+        func.sum(table.upstream_cost_sum),
+        func.sum(table.unknown_cost_events),
+        func.sum(table.event_count),
+    )
+    if low is not None:
+        statement = statement.where(time >= low)
+    if high is not None:
+        statement = statement.where(time < high)
+    for (
+        customer_id,
+        response_model,
+        request_model,
+        provider,
+        day_value,
+        cost,
+        unknown,
+        count,
+    ) in session.execute(statement.group_by(*keys)):
+        # A report in another currency than USD takes only the foreign costs in its currency.
+        known = Decimal(cost or 0) if in_usd else Decimal(0)
+        priced = int(count or 0) - int(unknown or 0) if in_usd else 0
+        model = response_model if response_model is not None else request_model
+        entry = cells.setdefault((customer_id, model, provider, day_text(day_value)), [Decimal(0), 0, 0, 0])
+        entry[0] += known
+        entry[1] += int(unknown or 0)
+        entry[2] += int(count or 0)
+        entry[3] += priced
 
 
 def _external_ids(session: Session, customer_ids: set[int]) -> dict[int, str]:
