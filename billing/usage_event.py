@@ -126,7 +126,8 @@ def validate_event(event: UsageEvent) -> None:
             raise InvalidEventError(f"{name} must be a string, not {type(value).__name__}")
         if len(value) > MAX_TEXT_LENGTH:
             raise InvalidEventError(f"{name} is longer than {MAX_TEXT_LENGTH} characters")
-        _require_storable_text(name, value)
+        if "\x00" in value or not value.isascii():
+            _require_storable_text(name, value)
     for name, length in _ID_FIELDS.items():
         value = getattr(event, name)
         if value is not None and (not isinstance(value, str) or len(value) > length):
@@ -141,7 +142,7 @@ def validate_event(event: UsageEvent) -> None:
         value = getattr(event, name)
         if value is None:
             continue
-        if isinstance(value, bool) or not isinstance(value, int):
+        if type(value) is not int and (isinstance(value, bool) or not isinstance(value, int)):
             raise InvalidEventError(f"{name} must be a whole number, not {value!r}")
         if value < 0:
             raise InvalidEventError(f"{name} is negative ({value})")
@@ -172,8 +173,13 @@ def _require_storable_text(name: str, value: str) -> None:
             raise InvalidEventError(f"{name} is not valid UTF-8 (it contains an unpaired surrogate)") from exc
 
 
+_FLAT_SCALARS = (int, float, bool, type(None))
+
+
 def _require_storable_metadata(metadata: Mapping[str, Any]) -> None:
     """Every text in ``metadata`` (keys and values, at any depth) must be storable; see above."""
+    if type(metadata) is dict and _plain_ascii(metadata):
+        return  # the usual document: flat, ASCII (nothing that could be an unpaired surrogate)
     pending: list[object] = [metadata]
     while pending:
         node = pending.pop()
@@ -190,6 +196,20 @@ def _require_storable_metadata(metadata: Mapping[str, Any]) -> None:
             pending.extend(node.values())
         elif isinstance(node, list | tuple):
             pending.extend(node)
+
+
+def _plain_ascii(metadata: dict[Any, Any]) -> bool:
+    """Whether ``metadata`` is flat with ASCII text keys and ASCII text or scalar values."""
+    for key, value in metadata.items():
+        if type(key) is not str or not key.isascii():
+            return False
+        kind = type(value)
+        if kind is str:
+            if not value.isascii():
+                return False
+        elif kind not in _FLAT_SCALARS:
+            return False
+    return True
 
 
 def _require_part_of(part: str, whole: str, event: UsageEvent) -> None:
