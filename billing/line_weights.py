@@ -23,7 +23,7 @@ from __future__ import annotations
 
 import json
 from collections import defaultdict
-from collections.abc import Iterable, Sequence
+from collections.abc import Iterable, Iterator, Sequence
 from dataclasses import dataclass
 from datetime import date, datetime
 from decimal import Decimal
@@ -43,12 +43,14 @@ from spanledger.billing.models import (
     InvoiceLineWeight,
     InvoiceRecord,
     UsageRollup,
+    UsageRollupDaily,
 )
 from spanledger.billing.rollups.queries import (
     answerable,
     compile_rollup_filter,
     day_text,
     reporting_memory,
+    split_days,
     split_window,
     utc_day,
 )
@@ -70,6 +72,7 @@ USAGE_KINDS = ("usage", "late_usage")
 _ZERO = Decimal(0)
 _events = EventRecord.__table__.c
 _rollups = UsageRollup.__table__.c
+_daily = UsageRollupDaily.__table__.c
 _lines = InvoiceLineRecord.__table__.c
 _invoices = InvoiceRecord.__table__.c
 _weights = InvoiceLineWeight.__table__.c
@@ -116,6 +119,9 @@ _EVENTS_WITH_CUSTOMER = EventRecord.__table__.join(
 )
 _ROLLUPS_WITH_CUSTOMER = UsageRollup.__table__.join(
     Customer.__table__, Customer.__table__.c.id == _rollups.customer_id
+)
+_DAILY_WITH_CUSTOMER = UsageRollupDaily.__table__.join(
+    Customer.__table__, Customer.__table__.c.id == _daily.customer_id
 )
 _SELECTION_COLUMNS = (
     _lines.id, _invoices.customer_id, _lines.meter_snapshot, _lines.window_start, _lines.window_end,
@@ -233,15 +239,54 @@ def _rollup_ready(selection: LineSelection) -> bool:
     )
 
 
-def _rollup_weight(definition: MeterDefinition) -> ColumnElement[Any]:
+def _rollup_weight(definition: MeterDefinition, columns: Any) -> ColumnElement[Any]:
     if definition.aggregation is Aggregation.COUNT:
-        return _rollups.event_count
+        column: ColumnElement[Any] = columns.event_count
+        return column
     assert definition.field is not None
-    column: ColumnElement[Any] = _rollups[f"{definition.field}_sum"]
+    column = columns[f"{definition.field}_sum"]
     return column
 
 
-def _rollup_line_weights(session: Session, selections: list[LineSelection]) -> dict[int, list[WeightGroup]]:
+def _rollup_groups(
+    session: Session,
+    definition: MeterDefinition,
+    customers: list[int],
+    hours: tuple[datetime, datetime],
+    daily: bool,
+) -> Iterator[tuple[Any, ...]]:
+    """(customer id, response model, request model, provider, day, weight, events) of the rollups of
+    ``customers`` over the whole hours ``hours``: whole UTC days from the daily rollups (a line of a
+    month reads ~30 day cells per customer and dimensions instead of ~720 hourly ones), the hours of
+    partial days from the hourly rollups (every hour when not ``daily``)."""
+    days, hour_windows = split_days(*hours) if daily else (None, [hours])
+    pieces: list[tuple[Any, Any, ColumnElement[Any], ColumnElement[Any], Any]] = [
+        (_rollups, _ROLLUPS_WITH_CUSTOMER, _rollups.hour, utc_day(_dialect(session), _rollups.hour), window)
+        for window in hour_windows
+    ]
+    if days is not None:
+        pieces.append((_daily, _DAILY_WITH_CUSTOMER, _daily.day, _daily.day, days))
+    for columns, joined, time, day, (low, high) in pieces:
+        keys = (columns.customer_id, columns.response_model, columns.request_model, columns.provider, day)
+        statement = (
+            select(*keys, func.sum(_rollup_weight(definition, columns)), func.sum(columns.event_count))
+            .where(
+                columns.customer_id.in_(customers), columns.event_name == definition.event_name,
+                time >= low, time < high,
+            )
+            .group_by(*keys)
+        )  # fmt: skip
+        condition = compile_rollup_filter(definition.filter, columns)
+        if condition is not None:
+            statement = statement.where(condition)
+            if _tests_customer(definition.filter):
+                statement = statement.select_from(joined)
+        yield from session.execute(statement)
+
+
+def _rollup_line_weights(
+    session: Session, selections: list[LineSelection], daily: bool
+) -> dict[int, list[WeightGroup]]:
     """The groups of lines sharing one meter snapshot and window, from rollups (see the module doc)."""
     first = selections[0]
     definition = first.definition
@@ -253,24 +298,9 @@ def _rollup_line_weights(session: Session, selections: list[LineSelection]) -> d
     customers = sorted(by_customer)
     groups: dict[int, _Groups] = {s.line_id: {} for s in selections}
     if hours is not None:
-        day = utc_day(_dialect(session), _rollups.hour)
-        keys = (_rollups.customer_id, _rollups.response_model, _rollups.request_model, _rollups.provider, day)
-        statement = (
-            select(*keys, func.sum(_rollup_weight(definition)), func.sum(_rollups.event_count))
-            .where(
-                _rollups.customer_id.in_(customers), _rollups.event_name == definition.event_name,
-                _rollups.hour >= hours[0], _rollups.hour < hours[1],
-            )
-            .group_by(*keys)
-        )  # fmt: skip
-        condition = compile_rollup_filter(definition.filter)
-        if condition is not None:
-            statement = statement.where(condition)
-            if _tests_customer(definition.filter):
-                statement = statement.select_from(_ROLLUPS_WITH_CUSTOMER)
         reporting_memory(session)
-        for customer_id, response_model, request_model, provider, day_value, total, count in session.execute(
-            statement
+        for customer_id, response_model, request_model, provider, day_value, total, count in _rollup_groups(
+            session, definition, customers, hours, daily
         ):
             model_name = response_model if response_model is not None else request_model
             for selection in by_customer[customer_id]:
@@ -299,8 +329,13 @@ def _rollup_line_weights(session: Session, selections: list[LineSelection]) -> d
     return {line_id: _finished(line_groups) for line_id, line_groups in groups.items()}
 
 
-def line_weights(session: Session, selections: Iterable[LineSelection]) -> dict[int, list[WeightGroup]]:
-    """The groups of each line, computed now: from rollups where they are exact, else from events."""
+def line_weights(
+    session: Session, selections: Iterable[LineSelection], *, daily: bool = True
+) -> dict[int, list[WeightGroup]]:
+    """The groups of each line, computed now: from rollups where they are exact, else from events.
+
+    ``daily=False`` reads whole days from the hourly rollups too (the same figures): migration 0903
+    computes weights before 0905 creates the daily rollups."""
     batches: dict[tuple[str, datetime, datetime], list[LineSelection]] = defaultdict(list)
     scanned: list[LineSelection] = []
     for selection in selections:
@@ -313,7 +348,7 @@ def line_weights(session: Session, selections: Iterable[LineSelection]) -> dict[
     result = scan_line_weights(session, scanned)
     for batch in batches.values():
         for start in range(0, len(batch), _CHUNK):
-            result.update(_rollup_line_weights(session, batch[start : start + _CHUNK]))
+            result.update(_rollup_line_weights(session, batch[start : start + _CHUNK], daily))
     return result
 
 
@@ -332,10 +367,10 @@ def stored_line_weights(session: Session, line_ids: Sequence[int]) -> dict[int, 
     return dict(result)
 
 
-def store_line_weights(session: Session, invoice_ids: Sequence[int]) -> int:
+def store_line_weights(session: Session, invoice_ids: Sequence[int], *, daily: bool = True) -> int:
     """Compute and store the groups of the usage lines of ``invoice_ids`` (being finalized); returns
-    the number of rows written. Called in the finalizing transaction."""
-    computed = line_weights(session, line_selections(session, invoice_ids))
+    the number of rows written. Called in the finalizing transaction. ``daily``: see :func:`line_weights`."""
+    computed = line_weights(session, line_selections(session, invoice_ids), daily=daily)
     rows = [
         {"line_id": line_id, "model": g.model, "provider": g.provider, "day": g.day, "weight": g.weight,
          "events": g.events}

@@ -103,31 +103,34 @@ def split_window(start: datetime, end: datetime) -> tuple[Window | None, list[Wi
     return (first, last), edges
 
 
-def dimension_expression(name: str) -> ColumnElement[Any]:
-    """A dimension field over ``usage_rollups`` joined with ``customers`` (as meters read events)."""
+def dimension_expression(name: str, columns: Any = None) -> ColumnElement[Any]:
+    """A dimension field over ``usage_rollups`` (or the daily rollups: ``columns``, a table's ``.c``)
+    joined with ``customers`` (as meters read events)."""
+    table = _rollups if columns is None else columns
     if name == "model":
-        return func.coalesce(_rollups.response_model, _rollups.request_model)
+        return func.coalesce(table.response_model, table.request_model)
     if name == "customer":
         return _customers.external_id
     if name not in DIMENSION_FIELDS:
         raise InvalidMeterError(f"{name} is not a rollup dimension")
-    column: ColumnElement[Any] = _rollups[name]
+    column: ColumnElement[Any] = table[name]
     return column
 
 
-def compile_rollup_filter(filter_: Filter | None) -> ColumnElement[bool] | None:
-    """The SQL condition of a dimension-only filter over rollups; the same SQL operators as
-    :func:`spanledger.billing.meters.compile_filter` uses on events, so the same rows match."""
+def compile_rollup_filter(filter_: Filter | None, columns: Any = None) -> ColumnElement[bool] | None:
+    """The SQL condition of a dimension-only filter over the hourly rollups (or the daily ones:
+    ``columns``); the same SQL operators as :func:`spanledger.billing.meters.compile_filter` uses on
+    events, so the same rows match."""
     if filter_ is None:
         return None
     if isinstance(filter_, Group):
-        compiled = [c for c in (compile_rollup_filter(m) for m in filter_.members) if c is not None]
+        compiled = [c for c in (compile_rollup_filter(m, columns) for m in filter_.members) if c is not None]
         return and_(*compiled) if filter_.combinator == "and" else or_(*compiled)
-    return _clause(filter_)
+    return _clause(filter_, columns)
 
 
-def _clause(clause: Clause) -> ColumnElement[bool]:
-    expression = dimension_expression(clause.field)
+def _clause(clause: Clause, columns: Any) -> ColumnElement[bool]:
+    expression = dimension_expression(clause.field, columns)
     match clause.op:
         case "eq":
             return expression == clause.value

@@ -66,7 +66,7 @@ def _backfill() -> None:
     if not invoice_ids:
         return
     session = Session(bind=bind)
-    store_line_weights(session, list(invoice_ids))
+    store_line_weights(session, list(invoice_ids), daily=False)  # usage_rollups_daily comes with 0905
     session.flush()
 
 
