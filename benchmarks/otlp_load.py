@@ -128,10 +128,10 @@ def build_request(rng: random.Random, spans_per_request: int = SPANS_PER_REQUEST
 @contextmanager
 def fresh_ledger(postgres: str | None) -> Iterator[str]:
     """The URL of an empty, not yet migrated ledger: a temporary SQLite file, or with ``postgres`` a
-    schema of its own on that database, dropped on exit."""
+    schema of its own on that database; deleted or dropped on exit (a long run leaves gigabytes)."""
     if not postgres:
-        directory = tempfile.mkdtemp()
-        yield f"sqlite:///{os.path.join(directory, 'bench.db')}"
+        with tempfile.TemporaryDirectory(prefix="spanledger-bench-", ignore_cleanup_errors=True) as directory:
+            yield f"sqlite:///{os.path.join(directory, 'bench.db')}"
         return
     schema = f"bench_{uuid.uuid4().hex[:8]}"
     admin = create_engine_from_url(postgres)
