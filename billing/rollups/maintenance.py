@@ -17,7 +17,8 @@ events are written and under the same ingest lock, so a rollup is exact the mome
 
 The **daily** cells (:mod:`.days`: sums and counts only) follow the hourly ones in the same
 transaction. New events add their day deltas — the batch's hourly cells summed by day, no extra read
-of events: one ``SELECT`` of the touched day cells, one ``UPDATE`` (executemany), one ``INSERT``.
+of events: one ``SELECT`` of the touched day cells' ids, one ``UPDATE`` (executemany) that adds the
+deltas in SQL, one ``INSERT``.
 Whatever recomputes hourly cells (merges, :func:`refresh_rollups`) then recomputes the touched
 (customer, day) cells from the hourly cells of that day (a delete, a read of at most 24 hourly cells
 per customer and dimensions, an insert per distinct day), so a day cell is always the sum of its
@@ -34,11 +35,12 @@ from collections.abc import Iterable, Mapping, Sequence
 from datetime import UTC, date, datetime, timedelta
 from typing import Any
 
-from sqlalchemy import Connection, bindparam, delete, insert, select, update
+from sqlalchemy import BigInteger, Connection, bindparam, case, delete, func, insert, select, update
 
 from spanledger.billing.models import (
     INGEST_STATE_ID,
     ROLLUP_DIMENSIONS,
+    ROLLUP_MEASURED_FIELDS,
     Customer,
     EventRecord,
     IngestState,
@@ -53,7 +55,7 @@ from spanledger.billing.rollups.cells import (
     fold_events,
     hour_of,
 )
-from spanledger.billing.rollups.days import DayKey, DayMeasures, day_from_row, day_to_row, fold_cells
+from spanledger.billing.rollups.days import DayKey, DayMeasures, day_to_row, fold_cells
 from spanledger.billing.usage_event import TOKEN_FIELDS, UNATTRIBUTED_CUSTOMER
 
 __all__ = [
@@ -84,9 +86,6 @@ _EVENT_COLUMNS = (
 )
 _MEASURE_COLUMNS = [
     c.name for c in _rollups.c if c.name not in ("id", "customer_id", "hour", *ROLLUP_DIMENSIONS)
-]
-_DAY_MEASURE_COLUMNS = [
-    c.name for c in _daily.c if c.name not in ("id", "customer_id", "day", *ROLLUP_DIMENSIONS)
 ]
 
 
@@ -136,30 +135,60 @@ def add_cells(connection: Connection, cells: dict[CellKey, CellMeasures]) -> Non
 
 
 def add_days(connection: Connection, days: dict[DayKey, DayMeasures]) -> None:
-    """Add ``days`` (day deltas) to the stored daily rollups: one read of the touched day cells, one
-    executemany ``UPDATE``, one ``INSERT`` (per 500 customers or days)."""
+    """Add ``days`` (day deltas) to the stored daily rollups: one read of the touched day cells' ids,
+    one executemany ``UPDATE`` that adds in SQL, one ``INSERT`` (per 500 customers or days)."""
     if not days:
         return
-    stored = _stored_days(connection, {(k.customer_id, k.day) for k in days})
+    stored = _stored_day_ids(connection, {(k.customer_id, k.day) for k in days})
     updates: list[dict[str, Any]] = []
     inserts: list[dict[str, Any]] = []
     for key, measures in days.items():
-        found = stored.get(key)
-        if found is None:
+        row_id = stored.get(_day_tuple(key))
+        if row_id is None:
             inserts.append(day_to_row(key, measures))
-            continue
-        row_id, total = found
-        total.merge(measures)
-        row = day_to_row(key, total)
-        updates.append({"row_id": row_id, **{name: row[name] for name in _DAY_MEASURE_COLUMNS}})
+        else:
+            updates.append(_day_delta(row_id, measures))
     if updates:
-        statement = (
-            update(_daily)
-            .where(_daily.c.id == bindparam("row_id"))
-            .values({name: bindparam(name) for name in _DAY_MEASURE_COLUMNS})
-        )
-        connection.execute(statement, updates)
+        connection.execute(_ADD_DAY_DELTA, updates)
     write_days(connection, inserts)
+
+
+def _day_tuple(key: DayKey) -> tuple[Any, ...]:
+    return (key.customer_id, key.day, key.event_name, key.provider, key.operation, key.request_model,
+            key.response_model)  # fmt: skip
+
+
+def _day_delta(row_id: int, measures: DayMeasures) -> dict[str, Any]:
+    delta: dict[str, Any] = {
+        "row_id": row_id, "d_event_count": measures.event_count, "d_unknown": measures.unknown_cost_events
+    }  # fmt: skip
+    for name in ROLLUP_MEASURED_FIELDS:
+        total = measures.sums[name]
+        delta[f"d_{name}_sum"] = 0 if total is None else total
+        delta[f"d_{name}_count"] = measures.counts[name]
+    return delta
+
+
+def _add_day_delta() -> Any:
+    """``UPDATE`` adding a day delta in SQL (no read of the stored measures). A sum stays NULL while
+    no value is counted, like SQL's ``SUM`` over the hourly cells; SET reads the values before the
+    update on both databases."""
+    values: dict[str, Any] = {
+        "event_count": _daily.c.event_count + bindparam("d_event_count", type_=BigInteger()),
+        "unknown_cost_events": _daily.c.unknown_cost_events + bindparam("d_unknown", type_=BigInteger()),
+    }
+    for name in ROLLUP_MEASURED_FIELDS:
+        total, count = _daily.c[f"{name}_sum"], _daily.c[f"{name}_count"]
+        added = bindparam(f"d_{name}_count", type_=BigInteger())
+        values[f"{name}_sum"] = case(
+            (added == 0, total), else_=func.coalesce(total, 0) + bindparam(f"d_{name}_sum", type_=total.type)
+        )
+        values[f"{name}_count"] = count + added
+    return update(_daily).where(_daily.c.id == bindparam("row_id")).values(values)
+
+
+_ADD_DAY_DELTA = _add_day_delta()
+_DAY_KEY_COLUMNS = (_daily.c.customer_id, _daily.c.day, *(_daily.c[d] for d in ROLLUP_DIMENSIONS))
 
 
 def write_days(connection: Connection, rows: list[dict[str, Any]]) -> None:
@@ -168,24 +197,24 @@ def write_days(connection: Connection, rows: list[dict[str, Any]]) -> None:
         connection.execute(insert(_daily), rows[start : start + _CHUNK])
 
 
-def _stored_days(
+def _stored_day_ids(
     connection: Connection, customer_days: set[tuple[int, date]]
-) -> dict[DayKey, tuple[int, DayMeasures]]:
-    found: dict[DayKey, tuple[int, DayMeasures]] = {}
+) -> dict[tuple[Any, ...], int]:
+    """The ids of the stored day cells of ``customer_days``, by (customer, day, *dimensions)."""
+    found: dict[tuple[Any, ...], int] = {}
     customers = sorted({customer_id for customer_id, _ in customer_days})
     days = sorted({day for _, day in customer_days})
     for start in range(0, len(customers), _CHUNK):
         chunk = customers[start : start + _CHUNK]
         for day_start in range(0, len(days), _CHUNK):
             rows = connection.execute(
-                select(_daily).where(
+                select(_daily.c.id, *_DAY_KEY_COLUMNS).where(
                     _daily.c.customer_id.in_(chunk), _daily.c.day.in_(days[day_start : day_start + _CHUNK])
                 )
-            ).mappings()
-            for row in rows:
-                key, measures = day_from_row(row)
-                if (key.customer_id, key.day) in customer_days:
-                    found[key] = (row["id"], measures)
+            )
+            for row_id, *key in rows:
+                if (key[0], key[1]) in customer_days:
+                    found[tuple(key)] = row_id
     return found
 
 
