@@ -281,7 +281,7 @@ def _rollup_groups(
             statement = statement.where(condition)
             if _tests_customer(definition.filter):
                 statement = statement.select_from(joined)
-        yield from session.execute(statement)
+        yield from session.execute(statement).all()
 
 
 def _rollup_line_weights(

@@ -394,7 +394,7 @@ def _add_rollups(
         cost,
         unknown,
         count,
-    ) in session.execute(statement.group_by(*keys)):
+    ) in session.execute(statement.group_by(*keys)).all():  # one fetchall, not a fetch per row
         # A report in another currency than USD takes only the foreign costs in its currency.
         known = Decimal(cost or 0) if in_usd else Decimal(0)
         priced = int(count or 0) - int(unknown or 0) if in_usd else 0
