@@ -35,8 +35,9 @@ from collections.abc import Iterable, Mapping, Sequence
 from datetime import UTC, date, datetime, timedelta
 from typing import Any
 
-from sqlalchemy import BigInteger, Connection, bindparam, case, delete, func, insert, select, update
+from sqlalchemy import BigInteger, Connection, bindparam, case, delete, func, insert, or_, select, update
 
+from spanledger.billing.driver_executemany import executemany
 from spanledger.billing.models import (
     INGEST_STATE_ID,
     ROLLUP_DIMENSIONS,
@@ -106,32 +107,78 @@ def update_rollups(
 
 
 def add_cells(connection: Connection, cells: dict[CellKey, CellMeasures]) -> None:
-    """Add ``cells`` to the stored hourly rollups (updating the cells that exist, inserting the others)
-    and their sums by day to the daily rollups."""
+    """Add ``cells`` to the stored hourly rollups and their sums by day to the daily rollups: one read of
+    the touched cells' ids, one executemany ``UPDATE`` that adds in SQL (sums, counts, minimum, maximum),
+    one ``INSERT`` of the new cells (per 500 customers or hours)."""
     if not cells:
         return
     days = fold_cells(cells.items())
-    stored = _stored_cells(connection, {(k.customer_id, k.hour) for k in cells})
+    stored = _stored_cell_ids(connection, {(k.customer_id, k.hour) for k in cells})
     updates: list[dict[str, Any]] = []
     inserts: list[dict[str, Any]] = []
     for key, measures in cells.items():
-        found = stored.get(key)
-        if found is None:
+        row_id = stored.get(_cell_tuple(key))
+        if row_id is None:
             inserts.append(cell_to_row(key, measures))
-            continue
-        row_id, total = found
-        total.merge(measures)
-        row = cell_to_row(key, total)
-        updates.append({"row_id": row_id, **{name: row[name] for name in _MEASURE_COLUMNS}})
+        else:
+            updates.append(_cell_delta(row_id, measures))
     if updates:
-        statement = (
-            update(_rollups)
-            .where(_rollups.c.id == bindparam("row_id"))
-            .values({name: bindparam(name) for name in _MEASURE_COLUMNS})
-        )
-        connection.execute(statement, updates)
+        executemany(connection, _ADD_CELL_DELTA, updates)
     write_cells(connection, inserts)
     add_days(connection, days)
+
+
+def _cell_tuple(key: CellKey) -> tuple[Any, ...]:
+    return (key.customer_id, key.hour, key.event_name, key.provider, key.operation, key.request_model,
+            key.response_model)  # fmt: skip
+
+
+def _cell_delta(row_id: int, measures: CellMeasures) -> dict[str, Any]:
+    delta: dict[str, Any] = {
+        "row_id": row_id,
+        "d_event_count": measures.event_count,
+        "d_unknown": measures.unknown_cost_events,
+        "d_max_sequence": measures.max_sequence,
+    }
+    for name, summary in measures.fields.items():
+        delta[f"d_{name}_count"] = summary.count
+        delta[f"d_{name}_sum"] = 0 if summary.total is None else summary.total
+        delta[f"d_{name}_min"] = summary.minimum
+        delta[f"d_{name}_max"] = summary.maximum
+    return delta
+
+
+def _add_cell_delta() -> Any:
+    """``UPDATE`` adding a cell delta in SQL (no read of the stored measures): sums and counts add, the
+    minimum and maximum take the smaller and larger value; a field with nothing counted in the delta
+    keeps its stored values (a sum stays NULL while nothing is counted, like SQL's ``SUM``)."""
+    c = _rollups.c
+    later = bindparam("d_max_sequence", type_=BigInteger())
+    values: dict[str, Any] = {
+        "event_count": c.event_count + bindparam("d_event_count", type_=BigInteger()),
+        "unknown_cost_events": c.unknown_cost_events + bindparam("d_unknown", type_=BigInteger()),
+        "max_sequence": case((later > c.max_sequence, later), else_=c.max_sequence),
+    }
+    for name in ROLLUP_MEASURED_FIELDS:
+        total, count, low, high = (c[f"{name}_{part}"] for part in ("sum", "count", "min", "max"))
+        added = bindparam(f"d_{name}_count", type_=BigInteger())
+        new_low = bindparam(f"d_{name}_min", type_=low.type)
+        new_high = bindparam(f"d_{name}_max", type_=high.type)
+        values[f"{name}_sum"] = case(
+            (added == 0, total), else_=func.coalesce(total, 0) + bindparam(f"d_{name}_sum", type_=total.type)
+        )
+        values[f"{name}_count"] = count + added
+        values[f"{name}_min"] = case(
+            (added == 0, low), (or_(low.is_(None), new_low < low), new_low), else_=low
+        )
+        values[f"{name}_max"] = case(
+            (added == 0, high), (or_(high.is_(None), new_high > high), new_high), else_=high
+        )
+    return update(_rollups).where(c.id == bindparam("row_id")).values(values)
+
+
+_ADD_CELL_DELTA = _add_cell_delta()
+_CELL_KEY_COLUMNS = (_rollups.c.customer_id, _rollups.c.hour, *(_rollups.c[d] for d in ROLLUP_DIMENSIONS))
 
 
 def add_days(connection: Connection, days: dict[DayKey, DayMeasures]) -> None:
@@ -149,7 +196,7 @@ def add_days(connection: Connection, days: dict[DayKey, DayMeasures]) -> None:
         else:
             updates.append(_day_delta(row_id, measures))
     if updates:
-        connection.execute(_ADD_DAY_DELTA, updates)
+        executemany(connection, _ADD_DAY_DELTA, updates)
     write_days(connection, inserts)
 
 
@@ -225,28 +272,25 @@ def write_cells(connection: Connection, rows: list[dict[str, Any]]) -> None:
         connection.execute(insert(_rollups), rows[start : start + _CHUNK])
 
 
-def _stored_cells(
+def _stored_cell_ids(
     connection: Connection, customer_hours: set[tuple[int, datetime]]
-) -> dict[CellKey, tuple[int, CellMeasures]]:
-    found: dict[CellKey, tuple[int, CellMeasures]] = {}
-    by_customer: dict[int, set[datetime]] = {}
-    for customer_id, hour in customer_hours:
-        by_customer.setdefault(customer_id, set()).add(hour)
+) -> dict[tuple[Any, ...], int]:
+    """The ids of the stored hourly cells of ``customer_hours``, by (customer, hour, *dimensions)."""
+    found: dict[tuple[Any, ...], int] = {}
+    customers = sorted({customer_id for customer_id, _ in customer_hours})
     hours = sorted({hour for _, hour in customer_hours})
-    customers = sorted(by_customer)
     for start in range(0, len(customers), _CHUNK):
         chunk = customers[start : start + _CHUNK]
         for hour_start in range(0, len(hours), _CHUNK):
             rows = connection.execute(
-                select(_rollups).where(
+                select(_rollups.c.id, *_CELL_KEY_COLUMNS).where(
                     _rollups.c.customer_id.in_(chunk),
                     _rollups.c.hour.in_(hours[hour_start : hour_start + _CHUNK]),
                 )
-            ).mappings()
-            for row in rows:
-                key, measures = cell_from_row(row)
-                if key.hour in by_customer[key.customer_id]:
-                    found[key] = (row["id"], measures)
+            )
+            for row_id, *key in rows:
+                if (key[0], key[1]) in customer_hours:
+                    found[tuple(key)] = row_id
     return found
 
 
