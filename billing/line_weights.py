@@ -12,11 +12,11 @@ day, by model and day…) with :func:`spanledger.billing.margins.allocate`, exac
   finalized invoice never changes, so neither does its split — and by migration ``0903`` for
   invoices finalized before it. Reading them costs O(groups), never O(events).
 - **Drafts** are split when read (:func:`line_weights`). A usage line whose meter the rollups answer
-  exactly (:func:`spanledger.billing.rollups.answerable`) reads the hourly rollups of the window's
-  whole hours, adds the events of the ragged edge hours, and takes off the events ingested after the
-  line's ``max_sequence`` (they are in the rollups but not in the line) — sums and counts, so exact.
-  Other lines (late usage: a sequence range no hourly cell can answer; ``unique`` meters, metadata
-  filters) read their events, grouped in SQL.
+  exactly (:func:`spanledger.billing.rollups.answerable`) reads the daily rollups of the window's
+  whole UTC days and the hourly rollups of its other whole hours, adds the events of the ragged edge
+  hours, and takes off the events ingested after the line's ``max_sequence`` (they are in the rollups
+  but not in the line) — sums and counts, so exact. Other lines (late usage: a sequence range no
+  rollup cell can answer; ``unique`` meters, metadata filters) read their events, grouped in SQL.
 """
 
 from __future__ import annotations

@@ -13,7 +13,7 @@ model, provider, day, week or month, and the customers whose margin is negative.
   ``(base fee)``, ``(credit packs)`` or ``(credits)``.
 - **Upstream cost** is the stored cost of every event that occurred in the window (billed or not),
   so usage nobody pays for shows as a loss. Events with an unknown (NULL) cost are counted, never
-  taken as 0. It is read from the hourly rollups
+  taken as 0. It is read from the daily and hourly rollups
   (:func:`spanledger.billing.rollups.queries.daily_costs`; the events of ragged edge hours and of
   costs in another currency only), so a report costs O(invoice lines + rollup cells), not O(events).
 

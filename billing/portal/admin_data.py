@@ -1,6 +1,6 @@
 """The admin's Cost Insights figures: margin per customer, per model and per day, the customers with
-a negative margin, and usage anomalies — from the hourly rollups and the stored line splits, never
-from a scan of the events (O(rollup cells + invoice lines), whatever the size of the ledger).
+a negative margin, and usage anomalies — from the daily and hourly rollups and the stored line splits,
+never from a scan of the events (O(rollup cells + invoice lines), whatever the size of the ledger).
 
 The rules are :mod:`spanledger.billing.margin_report`'s: revenue is what non-void invoices of the
 report currency charge, for invoices whose billing month starts in the window; upstream cost is the
