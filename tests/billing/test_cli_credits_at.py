@@ -3,27 +3,8 @@
 
 from __future__ import annotations
 
-import json
-from pathlib import Path
-
 import pytest
-from typer.testing import CliRunner
-
-from spanledger.billing.cli import app
-
-EXAMPLE_CATALOG = Path(__file__).parents[2] / "examples" / "catalog.yaml"
-
-
-def _run(url: str, *args: str):
-    result = CliRunner().invoke(app, ["--database-url", url, *args])
-    assert "Traceback" not in result.output
-    return result
-
-
-def _json(url: str, *args: str):
-    result = _run(url, *args, "--json")
-    assert result.exit_code == 0, result.output
-    return json.loads(result.stdout)
+from billing_cli_support import EXAMPLE_CATALOG, cli_json, run_cli
 
 
 @pytest.fixture
@@ -36,21 +17,21 @@ def november_finalized(database_url) -> str:
         ("subscriptions", "create", "acme", "writer", "--start", "2026-11-01"),
         ("invoices", "run", "--period", "2026-11"),
     ):
-        assert _run(database_url, *command).exit_code == 0, command
-    [invoice] = _json(database_url, "invoices", "list")
-    assert _run(database_url, "invoices", "finalize", str(invoice["id"])).exit_code == 0
+        assert run_cli(database_url, *command).exit_code == 0, command
+    [invoice] = cli_json(database_url, "invoices", "list")
+    assert run_cli(database_url, "invoices", "finalize", str(invoice["id"])).exit_code == 0
     return database_url
 
 
 def _ledger(url: str) -> list[tuple[str, str, str]]:
-    entries = _json(url, "credits", "ledger", "acme", "agent-tokens")
+    entries = cli_json(url, "credits", "ledger", "acme", "agent-tokens")
     return [(e["kind"], e["amount"], e["occurred_at"]) for e in entries]
 
 
 def test_grant_and_topup_inside_the_finalized_month_are_refused_with_the_date_to_pass(november_finalized):
     url = november_finalized
-    grant = _run(url, "credits", "grant", "acme", "agent-tokens", "500", "--at", "2026-11-20")
-    topup = _run(url, "credits", "topup", "acme", "starter", "--at", "2026-11-30T23:59:59Z")
+    grant = run_cli(url, "credits", "grant", "acme", "agent-tokens", "500", "--at", "2026-11-20")
+    topup = run_cli(url, "credits", "topup", "acme", "starter", "--at", "2026-11-30T23:59:59Z")
     for result in (grant, topup):
         assert result.exit_code == 1
         assert "the earliest allowed date is 2026-12-01; pass --at 2026-12-01 (or later)" in result.output
@@ -61,18 +42,18 @@ def test_grant_and_topup_inside_the_finalized_month_are_refused_with_the_date_to
 
 def test_grant_and_topup_dated_after_the_finalized_month_are_recorded_then(november_finalized):
     url = november_finalized
-    granted = _json(url, "credits", "grant", "acme", "agent-tokens", "500", "--at", "2026-12-01")
+    granted = cli_json(url, "credits", "grant", "acme", "agent-tokens", "500", "--at", "2026-12-01")
     assert granted["entry"]["occurred_at"] == "2026-12-01T00:00:00Z"
-    topped = _json(url, "credits", "topup", "acme", "starter", "--at", "2026-12-01T09:30:00+01:00")
+    topped = cli_json(url, "credits", "topup", "acme", "starter", "--at", "2026-12-01T09:30:00+01:00")
     assert topped["entry"]["occurred_at"] == "2026-12-01T08:30:00Z"  # UTC
     assert _ledger(url) == [
         ("grant", "500.000000000000", "2026-12-01T00:00:00Z"),
         ("grant", "10000.000000000000", "2026-12-01T08:30:00Z"),
     ]
     # The pack is billed on December's invoice, the finalized November one is untouched.
-    assert _run(url, "invoices", "run", "--period", "2026-12").exit_code == 0
-    invoices = {i["period"]: i for i in _json(url, "invoices", "list")}
-    december = _json(url, "invoices", "show", str(invoices["2026-12"]["id"]))
+    assert run_cli(url, "invoices", "run", "--period", "2026-12").exit_code == 0
+    invoices = {i["period"]: i for i in cli_json(url, "invoices", "list")}
+    december = cli_json(url, "invoices", "show", str(invoices["2026-12"]["id"]))
     assert [line["description"] for line in december["lines"] if line["kind"] == "credit_pack"] == [
         "Credit pack Starter"
     ]
@@ -81,12 +62,12 @@ def test_grant_and_topup_dated_after_the_finalized_month_are_recorded_then(novem
 
 def test_bad_at_and_an_expiry_before_it_are_refused(november_finalized):
     url = november_finalized
-    bad = _run(url, "credits", "grant", "acme", "agent-tokens", "500", "--at", "soon")
+    bad = run_cli(url, "credits", "grant", "acme", "agent-tokens", "500", "--at", "soon")
     assert bad.exit_code == 1
     assert "--at 'soon' is not a date (2026-11-01) or an ISO 8601 time" in bad.output
-    assert _run(url, "credits", "topup", "acme", "starter", "--at", "2026-13-01").exit_code == 1
+    assert run_cli(url, "credits", "topup", "acme", "starter", "--at", "2026-13-01").exit_code == 1
     grant = ("credits", "grant", "acme", "agent-tokens", "500")
-    early = _run(url, *grant, "--at", "2026-12-10", "--expires", "2026-12-10")
+    early = run_cli(url, *grant, "--at", "2026-12-10", "--expires", "2026-12-10")
     assert early.exit_code == 1
     assert "a grant must expire after it takes effect (2026-12-10), not at 2026-12-10" in early.output
     assert _ledger(url) == []

@@ -9,10 +9,10 @@ from decimal import Decimal
 
 import pytest
 import yaml
+from billing_cli_support import run_cli
+from catalog_support import catalog_with_customer
 from sqlalchemy import select
-from test_cli_billing import run
 
-from spanledger.billing.catalog import apply_catalog, parse_catalog
 from spanledger.billing.credits import CreditPack
 from spanledger.billing.credits.service import grant_once, purchase_pack
 from spanledger.billing.customers import create_customer
@@ -46,10 +46,7 @@ STARTER = CreditPack("starter", "Starter", "tokens", Decimal(10000), Decimal(29)
 
 @pytest.fixture
 def catalog(session):
-    apply_catalog(session, parse_catalog(CATALOG))
-    create_customer(session, "acme")
-    session.flush()
-    return session
+    return catalog_with_customer(session, CATALOG)
 
 
 def _close(session, *steps) -> InvoiceRecord:
@@ -200,27 +197,26 @@ def test_the_refusal_is_a_conflict():
 
 
 def test_cli_change_and_cancel_inside_a_finalized_month_exit_1(database_url, tmp_path):
-    assert run(database_url, "db", "upgrade").exit_code == 0
+    assert run_cli(database_url, "db", "upgrade").exit_code == 0
     catalog = tmp_path / "catalog.yaml"
     catalog.write_text(yaml.safe_dump(CATALOG))
-    assert run(database_url, "apply", str(catalog)).exit_code == 0
-    assert run(database_url, "customers", "create", "acme").exit_code == 0
-    assert (
-        run(database_url, "subscriptions", "create", "acme", "writer", "--start", "2026-11-01").exit_code == 0
-    )
-    assert run(database_url, "invoices", "run", "--period", "2026-11").exit_code == 0
-    assert run(database_url, "invoices", "finalize", "1").exit_code == 0
+    assert run_cli(database_url, "apply", str(catalog)).exit_code == 0
+    assert run_cli(database_url, "customers", "create", "acme").exit_code == 0
+    subscribed = run_cli(database_url, "subscriptions", "create", "acme", "writer", "--start", "2026-11-01")
+    assert subscribed.exit_code == 0
+    assert run_cli(database_url, "invoices", "run", "--period", "2026-11").exit_code == 0
+    assert run_cli(database_url, "invoices", "finalize", "1").exit_code == 0
     for args in (
         ("subscriptions", "change", "1", "team", "--at", "2026-11-16"),
         ("subscriptions", "cancel", "1", "--now", "--at", "2026-11-16"),
         ("subscriptions", "change", "1", "team", "--at", "2026-11-16", "--json"),
     ):
-        result = run(database_url, *args)
+        result = run_cli(database_url, *args)
         assert result.exit_code == 1, result.output
         assert result.output.startswith("Error: ")
         assert (
             "invoice USD-000001" in result.output
             and "the earliest allowed date is 2026-12-01" in result.output
         )
-    result = run(database_url, "subscriptions", "change", "1", "team", "--at", "2026-12-01")
+    result = run_cli(database_url, "subscriptions", "change", "1", "team", "--at", "2026-12-01")
     assert result.exit_code == 0, result.output

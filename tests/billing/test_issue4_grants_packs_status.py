@@ -7,8 +7,10 @@ from datetime import UTC, datetime, timedelta
 from decimal import Decimal as D
 
 import pytest
+from billing_cli_support import EXAMPLE_CATALOG
+from billing_cli_support import cli_json as ok_json
+from billing_cli_support import run_cli as run
 from sqlalchemy import select
-from test_cli_billing import EXAMPLE_CATALOG, ok_json, run
 from test_invoices_support import NOV, add_meter, add_plan, call, store, subscribe
 
 from spanledger.billing.credits import CreditPack
