@@ -4,9 +4,8 @@ from datetime import UTC, datetime
 from decimal import Decimal
 
 import pytest
+from catalog_support import catalog_with_customer
 
-from spanledger.billing.catalog import apply_catalog, parse_catalog
-from spanledger.billing.customers import create_customer
 from spanledger.billing.errors import ConflictError, NotFoundError
 from spanledger.billing.subscriptions import (
     Period,
@@ -37,10 +36,7 @@ CATALOG = {
 
 @pytest.fixture
 def catalog_session(session):
-    apply_catalog(session, parse_catalog(CATALOG))
-    create_customer(session, "acme")
-    session.flush()
-    return session
+    return catalog_with_customer(session, CATALOG)
 
 
 def test_subscribe_is_active_with_its_billing_period(catalog_session):
