@@ -17,6 +17,7 @@ from hypothesis import strategies as st
 from opentelemetry.proto.collector.trace.v1.trace_service_pb2 import ExportTraceServiceRequest
 from opentelemetry.proto.common.v1.common_pb2 import AnyValue, ArrayValue, KeyValue, KeyValueList
 from opentelemetry.proto.trace.v1.trace_pb2 import ResourceSpans, ScopeSpans, Span, Status
+from protobuf_encoding import field
 
 from spanledger.exporter.limits import ReceiverLimits
 from spanledger.exporter.mapping import (
@@ -34,26 +35,6 @@ CANDIDATES = candidate_attribute_keys()
 # Keys the mapping reads, keys it skips, and keys that merely look alike.
 KEYS = [*sorted(SPAN_KEYS), "http.method", "gen_ai.prompt", "llm.foo", "gen_ai", "", "clé.ünïcode", "k" * 200]
 FUZZ = settings(max_examples=300, deadline=None, suppress_health_check=[HealthCheck.too_slow])
-
-
-def _varint(value: int, extra: int = 0) -> bytes:
-    """``value`` as a varint, padded with ``extra`` redundant continuation bytes (non-minimal but valid)."""
-    out = bytearray()
-    while True:
-        byte = value & 0x7F
-        value >>= 7
-        if value:
-            out.append(byte | 0x80)
-        else:
-            out.append(byte | 0x80 if extra else byte)
-            break
-    for n in range(extra):
-        out.append(0x80 if n < extra - 1 else 0x00)
-    return bytes(out)
-
-
-def _field(number: int, payload: bytes, extra: int = 0) -> bytes:
-    return _varint(number << 3 | 2) + _varint(len(payload), extra) + payload
 
 
 def _both(payload: bytes, limits: ReceiverLimits, candidate_keys: frozenset[str] | None = CANDIDATES):
@@ -106,14 +87,14 @@ def odd_key_values(draw: st.DrawFn) -> bytes:
     key = draw(st.sampled_from(KEYS)).encode()
     # Each value field holds one AnyValue, or several concatenated (its oneof set again: the last wins).
     values = draw(st.lists(st.lists(any_values, min_size=1, max_size=3), max_size=3))
-    parts = [_field(1, key, draw(st.integers(0, 2)))]
+    parts = [field(1, key, draw(st.integers(0, 2)))]
     parts += [
-        _field(2, b"".join(v.SerializeToString() for v in value), draw(st.integers(0, 2))) for value in values
+        field(2, b"".join(v.SerializeToString() for v in value), draw(st.integers(0, 2))) for value in values
     ]
     if draw(st.booleans()):
         parts.append(b"\x38\x05")  # unknown varint field 7
     if draw(st.booleans()):
-        parts.append(_field(1, draw(st.sampled_from(KEYS)).encode()))  # the key set twice: the last wins
+        parts.append(field(1, draw(st.sampled_from(KEYS)).encode()))  # the key set twice: the last wins
     draw(st.randoms()).shuffle(parts)
     return b"".join(parts)
 
@@ -156,10 +137,10 @@ def test_decoding_matches_the_real_protobuf_objects(spans, resource):
 def test_odd_encodings_read_as_the_real_objects_read_them(attribute_lists):
     spans = []
     for n, raw_attributes in enumerate(attribute_lists):
-        raw = _span(n, []).SerializeToString() + b"".join(_field(9, kv) for kv in raw_attributes)
+        raw = _span(n, []).SerializeToString() + b"".join(field(9, kv) for kv in raw_attributes)
         spans.append(raw)
-    scope = b"".join(_field(2, raw) for raw in spans)
-    payload = _field(1, _field(2, scope))
+    scope = b"".join(field(2, raw) for raw in spans)
+    payload = field(1, field(2, scope))
     try:
         parse_protobuf(payload)
     except Exception:  # e.g. a kvlist value that is not valid UTF-8 after shuffling: refused by both
@@ -210,12 +191,12 @@ def test_non_canonical_scalars_read_as_the_real_object_reads_them():
         double + b"\x10\x01",
         b"\x18\x01" + double,
     ):
-        raw = _field(1, b"gen_ai.usage.input_tokens") + _field(2, raw_value)
+        raw = field(1, b"gen_ai.usage.input_tokens") + field(2, raw_value)
         assert read_key_value(raw) == (
             "gen_ai.usage.input_tokens",
             proto_value(AnyValue.FromString(raw_value)),
         )
-    assert read_key_value(_field(1, b"k") + _field(2, double)) == ("k", 2.5)
+    assert read_key_value(field(1, b"k") + field(2, double)) == ("k", 2.5)
 
 
 def test_a_benchmark_sized_request_decodes_as_the_reference():

@@ -36,6 +36,7 @@ from otlp_fuzz_inputs import (
     request_document,
     span_document,
 )
+from protobuf_encoding import field
 from sqlalchemy import text
 
 from spanledger.billing.db import create_engine_from_url
@@ -253,33 +254,17 @@ def _deep_protobuf(document: dict) -> bytes:
     value = AnyValue(int_value=1).SerializeToString()
     depth = sum(1 for _ in _levels(document["attributes"][0]["value"]))
     for _ in range(depth):
-        array = _field(1, value)  # ArrayValue.values = 1
-        value = _field(5, array)  # AnyValue.array_value = 5
-    key_value = _field(1, b"customer.id") + _field(2, value)
-    span = _field(1, bytes(16)[:-1] + b"\x01") + _field(2, bytes(7) + b"\x01") + _field(9, key_value)
-    return _field(1, _field(2, _field(2, span)))  # ExportTraceServiceRequest.resource_spans.scope_spans.spans
+        array = field(1, value)  # ArrayValue.values = 1
+        value = field(5, array)  # AnyValue.array_value = 5
+    key_value = field(1, b"customer.id") + field(2, value)
+    span = field(1, bytes(16)[:-1] + b"\x01") + field(2, bytes(7) + b"\x01") + field(9, key_value)
+    return field(1, field(2, field(2, span)))  # ExportTraceServiceRequest.resource_spans.scope_spans.spans
 
 
 def _levels(value: dict):
     while "arrayValue" in value:
         yield value
         value = value["arrayValue"]["values"][0]
-
-
-def _field(number: int, payload: bytes) -> bytes:
-    return _varint(number << 3 | 2) + _varint(len(payload)) + payload
-
-
-def _varint(value: int) -> bytes:
-    out = bytearray()
-    while True:
-        byte = value & 0x7F
-        value >>= 7
-        if value:
-            out.append(byte | 0x80)
-        else:
-            out.append(byte)
-            return bytes(out)
 
 
 # --- memory ------------------------------------------------------------------------------------------
