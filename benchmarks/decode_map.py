@@ -14,11 +14,10 @@ Not a test: figures vary by machine. Target: map ≥ 1.0 × the ceiling.
 from __future__ import annotations
 
 import argparse
-import random
 import time
 
 from ingest import ceiling
-from otlp_load import SPANS_PER_REQUEST, build_request
+from otlp_load import SPANS_PER_REQUEST, request_rounds
 
 from spanledger.exporter.group_commit import GroupCommitter
 from spanledger.exporter.trace_intake import PayloadFormat, TraceIntake
@@ -49,9 +48,7 @@ def main() -> None:
     ceilings: list[float] = []
     rates: list[float] = []
     try:
-        for round_number in range(args.rounds):
-            rng = random.Random(42 + round_number)
-            bodies = [build_request(rng) for _ in range(args.requests)]
+        for round_number, bodies in request_rounds(args.rounds, args.requests):
             # Alternate which goes first, so neither always runs on a warmer (or busier) machine.
             if round_number % 2:
                 rate, events = intake_map(intake, bodies)

@@ -18,12 +18,11 @@ Not a test: figures vary by machine. Target: end-to-end ≥ 0.5 of the ceiling o
 from __future__ import annotations
 
 import argparse
-import random
 import threading
 import time
 
 from opentelemetry.proto.collector.trace.v1.trace_service_pb2 import ExportTraceServiceRequest
-from otlp_load import SPANS_PER_REQUEST, build_request, connect, fresh_ledger, start_receiver
+from otlp_load import SPANS_PER_REQUEST, connect, fresh_ledger, request_rounds, start_receiver
 from sqlalchemy import text
 
 from spanledger.billing.db import create_engine_from_url
@@ -96,9 +95,7 @@ def main() -> None:
         ceilings: list[float] = []
         rates: list[float] = []
         try:
-            for round_number in range(args.rounds):
-                rng = random.Random(42 + round_number)
-                bodies = [build_request(rng) for _ in range(args.requests)]
+            for round_number, bodies in request_rounds(args.rounds, args.requests):
                 ceilings.append(ceiling(bodies))
                 rates.append(end_to_end(bodies, [r.grpc_port for r in receivers], args.clients))
                 print(

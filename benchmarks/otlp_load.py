@@ -1,6 +1,6 @@
 """Shared pieces of the receiver benchmarks: realistic OTLP requests, a fresh ledger, ``spanledger serve``.
 
-Imported by ``benchmarks/ingest.py`` and ``benchmarks/receiver_memory.py`` as a sibling module:
+Imported by ``benchmarks/ingest.py``, ``decode_map.py`` and ``receiver_memory.py`` as a sibling module:
 ``benchmarks/`` is not a package, and running ``python benchmarks/<name>.py`` puts ``benchmarks/`` first
 on ``sys.path``. Tests do not import from here (benchmarks are not part of the product).
 """
@@ -36,6 +36,7 @@ __all__ = [
     "build_request",
     "connect",
     "fresh_ledger",
+    "request_rounds",
     "start_receiver",
 ]
 
@@ -123,6 +124,14 @@ def build_request(rng: random.Random, spans_per_request: int = SPANS_PER_REQUEST
         ]
     )
     return request.SerializeToString()
+
+
+def request_rounds(rounds: int, requests: int) -> Iterator[tuple[int, list[bytes]]]:
+    """``(round number, requests)`` for each round: fresh requests every round, seeded by the round number,
+    so the benchmarks that interleave measurements send the same spans (timestamps aside) run after run."""
+    for round_number in range(rounds):
+        rng = random.Random(42 + round_number)
+        yield round_number, [build_request(rng) for _ in range(requests)]
 
 
 @contextmanager
