@@ -236,3 +236,36 @@ def test_day_measures_add_like_sql_sums():
     total.merge(DayMeasures())  # nothing counted: the sum stays as it is, never 0 for NULL
     assert (total.event_count, total.unknown_cost_events) == (2, 1)
     assert (total.sums["input_tokens"], total.sums["output_tokens"]) == (5, None)
+
+
+def test_migration_0905_backfills_the_daily_cells_from_the_hourly_ones(session, engine):
+    from alembic import command
+
+    from spanledger.billing.migrate import alembic_config, upgrade
+
+    events = [
+        UsageEvent(
+            dedupe_key=f"call-{i}",
+            occurred_at=T0 + timedelta(hours=5 * i),
+            customer_external_id=["acme", None][i % 2],
+            event_name="gen_ai.call",
+            provider="openai",
+            request_model="gpt-4o",
+            input_tokens=i,
+            output_tokens=None,
+        )
+        for i in range(12)
+    ]
+    with session.begin():
+        ingest(session, events)
+    maintained = _stored_days(session)
+    session.rollback()
+    assert len(maintained) >= 4 and maintained == _hourly_by_day(session)
+    session.rollback()  # SQLite: no read transaction may hold the file while the migration writes
+    config = alembic_config()
+    with engine.begin() as connection:
+        config.attributes["connection"] = connection
+        command.stamp(config, "head")  # the fixture created the tables without migrations
+        command.downgrade(config, "0904_credit_unlimited")
+    upgrade(engine)
+    assert _stored_days(session) == maintained
