@@ -13,6 +13,7 @@ by machine.
 from __future__ import annotations
 
 import argparse
+import shutil
 import statistics
 import tempfile
 import time
@@ -87,7 +88,8 @@ def _run(url: str, batches: int, size: int, daily: bool) -> list[float]:
 
 def _fresh(args: argparse.Namespace) -> tuple[str, Callable[[], None]]:
     if not args.postgres:
-        return f"sqlite:///{tempfile.mkdtemp(prefix='spanledger-rollups-')}/ledger.db", lambda: None
+        folder = tempfile.mkdtemp(prefix="spanledger-rollups-")
+        return f"sqlite:///{folder}/ledger.db", lambda: shutil.rmtree(folder, ignore_errors=True)
     schema = f"bench_rollups_{uuid.uuid4().hex[:8]}"
     admin = create_engine_from_url(args.postgres)
     with admin.begin() as connection:
