@@ -85,9 +85,6 @@ _EVENT_COLUMNS = (
     *(_events[t] for t in TOKEN_FIELDS),
     _events.upstream_cost,
 )
-_MEASURE_COLUMNS = [
-    c.name for c in _rollups.c if c.name not in ("id", "customer_id", "hour", *ROLLUP_DIMENSIONS)
-]
 
 
 def update_rollups(
@@ -113,7 +110,7 @@ def add_cells(connection: Connection, cells: dict[CellKey, CellMeasures]) -> Non
     if not cells:
         return
     days = fold_cells(cells.items())
-    stored = _stored_cell_ids(connection, {(k.customer_id, k.hour) for k in cells})
+    stored = _stored_ids(connection, _CELL_KEY_COLUMNS, {(k.customer_id, k.hour) for k in cells})
     updates: list[dict[str, Any]] = []
     inserts: list[dict[str, Any]] = []
     for key, measures in cells.items():
@@ -186,7 +183,7 @@ def add_days(connection: Connection, days: dict[DayKey, DayMeasures]) -> None:
     one executemany ``UPDATE`` that adds in SQL, one ``INSERT`` (per 500 customers or days)."""
     if not days:
         return
-    stored = _stored_day_ids(connection, {(k.customer_id, k.day) for k in days})
+    stored = _stored_ids(connection, _DAY_KEY_COLUMNS, {(k.customer_id, k.day) for k in days})
     updates: list[dict[str, Any]] = []
     inserts: list[dict[str, Any]] = []
     for key, measures in days.items():
@@ -244,27 +241,6 @@ def write_days(connection: Connection, rows: list[dict[str, Any]]) -> None:
         connection.execute(insert(_daily), rows[start : start + _CHUNK])
 
 
-def _stored_day_ids(
-    connection: Connection, customer_days: set[tuple[int, date]]
-) -> dict[tuple[Any, ...], int]:
-    """The ids of the stored day cells of ``customer_days``, by (customer, day, *dimensions)."""
-    found: dict[tuple[Any, ...], int] = {}
-    customers = sorted({customer_id for customer_id, _ in customer_days})
-    days = sorted({day for _, day in customer_days})
-    for start in range(0, len(customers), _CHUNK):
-        chunk = customers[start : start + _CHUNK]
-        for day_start in range(0, len(days), _CHUNK):
-            rows = connection.execute(
-                select(_daily.c.id, *_DAY_KEY_COLUMNS).where(
-                    _daily.c.customer_id.in_(chunk), _daily.c.day.in_(days[day_start : day_start + _CHUNK])
-                )
-            )
-            for row_id, *key in rows:
-                if (key[0], key[1]) in customer_days:
-                    found[tuple(key)] = row_id
-    return found
-
-
 def write_cells(connection: Connection, rows: list[dict[str, Any]]) -> None:
     """Insert new hourly rollup rows (from :func:`~spanledger.billing.rollups.cells.cell_to_row`);
     the caller keeps the daily rollups in step (:func:`add_days`, or a recompute of the days)."""
@@ -272,24 +248,27 @@ def write_cells(connection: Connection, rows: list[dict[str, Any]]) -> None:
         connection.execute(insert(_rollups), rows[start : start + _CHUNK])
 
 
-def _stored_cell_ids(
-    connection: Connection, customer_hours: set[tuple[int, datetime]]
+def _stored_ids(
+    connection: Connection, key_columns: tuple[Any, ...], customer_periods: set[tuple[int, Any]]
 ) -> dict[tuple[Any, ...], int]:
-    """The ids of the stored hourly cells of ``customer_hours``, by (customer, hour, *dimensions)."""
+    """The ids of the stored cells (hourly or daily: ``key_columns`` are customer, hour or day, then the
+    dimensions) of ``customer_periods``, by their key values."""
+    customer_column, period_column = key_columns[0], key_columns[1]
+    id_column = customer_column.table.c.id
     found: dict[tuple[Any, ...], int] = {}
-    customers = sorted({customer_id for customer_id, _ in customer_hours})
-    hours = sorted({hour for _, hour in customer_hours})
+    customers = sorted({customer_id for customer_id, _ in customer_periods})
+    periods = sorted({period for _, period in customer_periods})
     for start in range(0, len(customers), _CHUNK):
         chunk = customers[start : start + _CHUNK]
-        for hour_start in range(0, len(hours), _CHUNK):
+        for period_start in range(0, len(periods), _CHUNK):
             rows = connection.execute(
-                select(_rollups.c.id, *_CELL_KEY_COLUMNS).where(
-                    _rollups.c.customer_id.in_(chunk),
-                    _rollups.c.hour.in_(hours[hour_start : hour_start + _CHUNK]),
+                select(id_column, *key_columns).where(
+                    customer_column.in_(chunk),
+                    period_column.in_(periods[period_start : period_start + _CHUNK]),
                 )
             )
             for row_id, *key in rows:
-                if (key[0], key[1]) in customer_hours:
+                if (key[0], key[1]) in customer_periods:
                     found[tuple(key)] = row_id
     return found
 
