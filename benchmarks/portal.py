@@ -176,7 +176,12 @@ def main() -> None:
     parser.add_argument("--rounds", type=int, default=30)
     parser.add_argument("--no-drafts", action="store_true", help="leave November uninvoiced")
     parser.add_argument("--postgres", help="a PostgreSQL URL; a fresh schema is created and dropped")
+    parser.add_argument("--keep", action="store_true", help="keep the ledger, print its URL")
+    parser.add_argument("--ledger", help="measure the ledger --keep printed")
     args = parser.parse_args()
+    if args.ledger:
+        _measure(args.ledger, args.rounds)
+        return
 
     schema = None
     if args.postgres:
@@ -201,8 +206,10 @@ def main() -> None:
               f"{loaded - started:.0f} s, rollups rebuilt in {rolled - loaded:.0f} s, October invoiced and "
               f"finalized, November drafted in {invoiced - rolled:.0f} s")  # fmt: skip
         _measure(url, args.rounds)
+        if args.keep:
+            print(f"ledger kept: {url}")
     finally:
-        if schema is not None:
+        if schema is not None and not args.keep:
             with admin.begin() as connection:
                 connection.execute(text(f'DROP SCHEMA "{schema}" CASCADE'))
             admin.dispose()

@@ -58,10 +58,12 @@ from spanledger.billing.rollups.queries import (
 __all__ = [
     "USAGE_KINDS",
     "LineSelection",
+    "RevenueLine",
     "WeightGroup",
     "line_selections",
     "line_weights",
     "revenue_line_weights",
+    "revenue_lines",
     "scan_line_weights",
     "store_line_weights",
     "stored_line_weights",
@@ -390,3 +392,61 @@ def revenue_line_weights(
     result = stored_line_weights(session, finalized_line_ids)
     result.update(line_weights(session, drafts))
     return result
+
+
+@dataclass(frozen=True, slots=True)
+class RevenueLine:
+    """A non-zero invoice line a margin attributes, with its groups (empty for a line that follows no
+    events: base fee, seats, credit packs, credits — or when the groups were not asked for)."""
+
+    line_id: int
+    kind: str
+    amount: Decimal
+    customer: str
+    period_start: datetime
+    groups: list[WeightGroup]
+
+
+def revenue_lines(
+    session: Session, currency: str, start: datetime | None, end: datetime | None, *, groups: bool = True
+) -> list[RevenueLine]:
+    """The non-zero lines of the non-void invoices in ``currency`` whose billing month starts in
+    ``[start, end)`` (either bound may be open), in invoice and line order, with their groups
+    (:func:`revenue_line_weights`) unless ``groups`` is false — a margin by customer needs none."""
+    customers = Customer.__table__.c
+    statement = (
+        select(
+            _lines.id, _lines.kind, _lines.amount, _lines.meter_snapshot, customers.external_id,
+            _invoices.period_start, _invoices.status, _invoices.customer_id, _lines.window_start,
+            _lines.window_end, _lines.after_sequence, _lines.max_sequence,
+        )
+        .select_from(
+            InvoiceLineRecord.__table__.join(InvoiceRecord.__table__, _invoices.id == _lines.invoice_id)
+            .join(Customer.__table__, customers.id == _invoices.customer_id)
+        )
+        .where(_invoices.currency == currency, _invoices.status != "void", _lines.amount != 0)
+        .order_by(_invoices.id, _lines.position)
+    )  # fmt: skip
+    if start is not None:
+        statement = statement.where(_invoices.period_start >= start)
+    if end is not None:
+        statement = statement.where(_invoices.period_start < end)
+    rows = session.execute(statement).all()
+    weights: dict[int, list[WeightGroup]] = {}
+    if groups:
+        drafts: list[LineSelection] = []
+        finalized: list[int] = []
+        for row in rows:
+            if row.meter_snapshot and row.kind in USAGE_KINDS:
+                if row.status == "draft":
+                    drafts.append(LineSelection(
+                        row.id, row.customer_id, row.meter_snapshot, row.window_start, row.window_end,
+                        row.after_sequence, row.max_sequence,
+                    ))  # fmt: skip
+                else:
+                    finalized.append(row.id)
+        weights = revenue_line_weights(session, drafts, finalized)
+    return [
+        RevenueLine(row.id, row.kind, row.amount, row.external_id, row.period_start, weights.get(row.id, []))
+        for row in rows
+    ]

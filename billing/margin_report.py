@@ -27,23 +27,18 @@ from datetime import UTC, datetime
 from decimal import Decimal
 from enum import StrEnum
 
-from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from spanledger.billing.db import storage_errors
 from spanledger.billing.errors import ConfigurationError
-from spanledger.billing.line_weights import USAGE_KINDS, LineSelection, WeightGroup, revenue_line_weights
+from spanledger.billing.line_weights import revenue_lines
 from spanledger.billing.margins import MarginRow, TimeBucket, allocate, bucket_start, margin_rows
-from spanledger.billing.models import Customer, InvoiceLineRecord, InvoiceRecord
 from spanledger.billing.pricing import normalize_currency
 from spanledger.billing.rollups.queries import daily_costs
 
 __all__ = ["MarginGrouping", "margin_report", "negative_margin_customers"]
 
 _ZERO = Decimal(0)
-_customers = Customer.__table__.c
-_lines = InvoiceLineRecord.__table__.c
-_invoices = InvoiceRecord.__table__.c
 _NON_USAGE_KEYS = {"base_fee": "(base fee)", "seats": "(base fee)", "credit_pack": "(credit packs)"}
 
 
@@ -89,47 +84,16 @@ def _cost_items(
 def _revenue_items(
     session: Session, by: MarginGrouping, currency: str, start: datetime | None, end: datetime | None
 ) -> Iterator[tuple[str, Decimal, Decimal, int]]:
-    statement = (
-        select(
-            _lines.id, _lines.kind, _lines.amount, _lines.meter_snapshot, _customers.external_id,
-            _invoices.period_start, _invoices.status, _invoices.customer_id, _lines.window_start,
-            _lines.window_end, _lines.after_sequence, _lines.max_sequence,
-        )
-        .select_from(
-            InvoiceLineRecord.__table__.join(InvoiceRecord.__table__, _invoices.id == _lines.invoice_id)
-            .join(Customer.__table__, _customers.id == _invoices.customer_id)
-        )
-        .where(_invoices.currency == currency, _invoices.status != "void", _lines.amount != 0)
-        .order_by(_invoices.id, _lines.position)
-    )  # fmt: skip
-    if start is not None:
-        statement = statement.where(_invoices.period_start >= start)
-    if end is not None:
-        statement = statement.where(_invoices.period_start < end)
-    rows = session.execute(statement).all()
-    weights: dict[int, list[WeightGroup]] = {}
-    if by is not MarginGrouping.CUSTOMER:
-        drafts, finalized = [], []
-        for row in rows:
-            if row.meter_snapshot and row.kind in USAGE_KINDS:
-                if row.status == "draft":
-                    drafts.append(LineSelection(
-                        row.id, row.customer_id, row.meter_snapshot, row.window_start, row.window_end,
-                        row.after_sequence, row.max_sequence,
-                    ))  # fmt: skip
-                else:
-                    finalized.append(row.id)
-        weights = revenue_line_weights(session, drafts, finalized)
-    for row in rows:
+    for line in revenue_lines(session, currency, start, end, groups=by is not MarginGrouping.CUSTOMER):
         groups: dict[str, Decimal] = {}
-        for group in weights.get(row.id, []):
-            key = _group_key(by, row.external_id, group.model, group.provider, group.day)
+        for group in line.groups:
+            key = _group_key(by, line.customer, group.model, group.provider, group.day)
             groups[key] = groups.get(key, _ZERO) + group.weight
         if not groups:
-            yield _line_key(by, row.external_id, row.kind, row.period_start), row.amount, _ZERO, 0
+            yield _line_key(by, line.customer, line.kind, line.period_start), line.amount, _ZERO, 0
             continue
         keys = sorted(groups)
-        for key, part in zip(keys, allocate(row.amount, [groups[k] for k in keys], currency), strict=True):
+        for key, part in zip(keys, allocate(line.amount, [groups[k] for k in keys], currency), strict=True):
             yield key, part, _ZERO, 0
 
 

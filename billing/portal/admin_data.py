@@ -22,12 +22,10 @@ from datetime import datetime
 from decimal import Decimal
 from typing import Any
 
-from sqlalchemy import select
 from sqlalchemy.orm import Session
 
-from spanledger.billing.line_weights import USAGE_KINDS, LineSelection, WeightGroup, revenue_line_weights
-from spanledger.billing.margins import MarginRow, allocate, margin_rows
-from spanledger.billing.models import Customer, InvoiceLineRecord, InvoiceRecord
+from spanledger.billing.line_weights import RevenueLine, WeightGroup, revenue_lines
+from spanledger.billing.margins import MarginRow, allocate
 from spanledger.billing.portal.anomalies import Anomaly, usage_anomalies
 from spanledger.billing.pricing import normalize_currency
 from spanledger.billing.rollups.queries import daily_costs
@@ -35,9 +33,6 @@ from spanledger.billing.rollups.queries import daily_costs
 __all__ = ["AdminView", "admin_view"]
 
 _ZERO = Decimal(0)
-_customers = Customer.__table__.c
-_lines = InvoiceLineRecord.__table__.c
-_invoices = InvoiceRecord.__table__.c
 _NON_USAGE = {"base_fee": "(base fee)", "seats": "(base fee)", "credit_pack": "(credit packs)"}
 
 
@@ -54,100 +49,74 @@ class AdminView:
     requests: int
 
 
-#: (customer, model, day) → [revenue, cost, unknown-cost events, requests]
-_Cube = dict[tuple[str, str, str], list[Any]]
+#: key → [revenue, upstream cost, unknown-cost events]
+_Totals = dict[str, list[Any]]
 
 
-def _cost_cube(session: Session, currency: str, start: datetime, end: datetime) -> _Cube:
-    """Costs and requests per customer, model and day, from the rollups (provider summed away)."""
-    cube: _Cube = {}
-    for (customer, model, _provider, day), (cost, unknown, count, _priced) in daily_costs(
-        session, currency, start, end
-    ).items():
-        entry = cube.setdefault((customer, model or "(unknown model)", day), [_ZERO, _ZERO, 0, 0])
+def _add(totals: _Totals, key: str, revenue: Decimal, cost: Decimal, unknown: int) -> None:
+    entry = totals.get(key)
+    if entry is None:
+        totals[key] = [revenue, cost, unknown]
+    else:
+        entry[0] += revenue
         entry[1] += cost
         entry[2] += unknown
-        entry[3] += count
-    return cube
 
 
-def _split_key(group: WeightGroup) -> tuple[str | None, str]:
-    return (group.model, group.day)
-
-
-def _by_model_and_day(groups: list[WeightGroup]) -> list[tuple[str, str, Decimal, int]]:
+def _by_model_and_day(groups: list[WeightGroup]) -> list[tuple[str, str, Decimal]]:
     """A line's groups summed by (model, day), in (model, day) order with the unknown model first."""
-    summed: dict[tuple[str | None, str], list[Any]] = {}
+    summed: dict[tuple[str | None, str], Decimal] = {}
     for group in groups:
-        entry = summed.setdefault(_split_key(group), [_ZERO, 0])
-        entry[0] += group.weight
-        entry[1] += group.events
+        key = (group.model, group.day)
+        summed[key] = summed.get(key, _ZERO) + group.weight
     ordered = sorted(summed.items(), key=lambda item: (item[0][0] is not None, item[0][0] or "", item[0][1]))
-    return [(model or "(unknown model)", day, weight, events) for (model, day), (weight, events) in ordered]
+    return [(model or "(unknown model)", day, weight) for (model, day), weight in ordered]
 
 
-def _add_revenue(session: Session, cube: _Cube, currency: str, start: datetime, end: datetime) -> None:
-    joined = InvoiceLineRecord.__table__.join(
-        InvoiceRecord.__table__, _invoices.id == _lines.invoice_id
-    ).join(Customer.__table__, _customers.id == _invoices.customer_id)
-    rows = session.execute(
-        select(
-            _lines.id, _lines.kind, _lines.amount, _lines.meter_snapshot, _customers.external_id,
-            _invoices.period_start, _invoices.status, _invoices.customer_id, _lines.window_start,
-            _lines.window_end, _lines.after_sequence, _lines.max_sequence,
-        )
-        .select_from(joined)
-        .where(
-            _invoices.currency == currency, _invoices.status != "void",
-            _invoices.period_start >= start, _invoices.period_start < end, _lines.amount != 0,
-        )
-        .order_by(_lines.id)
-    ).all()  # fmt: skip
-    drafts: list[LineSelection] = []
-    finalized: list[int] = []
-    for row in rows:
-        if row.meter_snapshot and row.kind in USAGE_KINDS:
-            if row.status == "draft":
-                drafts.append(LineSelection(
-                    row.id, row.customer_id, row.meter_snapshot, row.window_start, row.window_end,
-                    row.after_sequence, row.max_sequence,
-                ))  # fmt: skip
-            else:
-                finalized.append(row.id)
-    weights = revenue_line_weights(session, drafts, finalized)
-    for row in rows:
-        customer, amount = row.external_id, row.amount
-        groups = _by_model_and_day(weights.get(row.id, []))
+def _add_revenue(
+    lines: list[RevenueLine], currency: str, by_customer: _Totals, by_model: _Totals, by_day: _Totals
+) -> None:
+    """Each line's amount to its customer, and split over its (model, day) groups by model and by day."""
+    for line in lines:
+        _add(by_customer, line.customer, line.amount, _ZERO, 0)
+        groups = _by_model_and_day(line.groups)
         if not groups:
-            key = (
-                customer,
-                _NON_USAGE.get(row.kind, f"({row.kind.replace('_', ' ')})"),
-                row.period_start.date().isoformat(),
-            )
-            cube.setdefault(key, [_ZERO, _ZERO, 0, 0])[0] += amount
+            label = _NON_USAGE.get(line.kind, f"({line.kind.replace('_', ' ')})")
+            _add(by_model, label, line.amount, _ZERO, 0)
+            _add(by_day, line.period_start.date().isoformat(), line.amount, _ZERO, 0)
             continue
-        parts = allocate(amount, [weight for _, _, weight, _ in groups], currency)
-        for (model, day_text, _weight, _events), part in zip(groups, parts, strict=True):
-            cube.setdefault((customer, model, day_text), [_ZERO, _ZERO, 0, 0])[0] += part
+        parts = allocate(line.amount, [weight for _, _, weight in groups], currency)
+        for (model, day, _weight), part in zip(groups, parts, strict=True):
+            _add(by_model, model, part, _ZERO, 0)
+            _add(by_day, day, part, _ZERO, 0)
 
 
-def _rows(cube: _Cube, axis: int) -> list[MarginRow]:
-    return margin_rows((key[axis], values[0], values[1], values[2]) for key, values in cube.items())
+def _rows(totals: _Totals) -> list[MarginRow]:
+    return [MarginRow(key, v[0], v[1], v[2]) for key, v in sorted(totals.items())]
 
 
 def admin_view(session: Session, *, start: datetime, end: datetime, currency: str = "USD") -> AdminView:
     """Cost Insights over ``[start, end)`` in ``currency``."""
     currency = normalize_currency(currency)
-    cube = _cost_cube(session, currency, start, end)
-    requests = sum(values[3] for values in cube.values())
+    by_customer: _Totals = {}
+    by_model: _Totals = {}
+    by_day: _Totals = {}
     daily: dict[str, dict[str, Decimal]] = defaultdict(dict)
-    for (customer, _model, day), values in cube.items():
-        if values[3]:
-            daily[customer][day] = daily[customer].get(day, _ZERO) + values[3]
-    _add_revenue(session, cube, currency, start, end)
-    by_customer = _rows(cube, 0)
-    negative = sorted((r for r in by_customer if r.negative), key=lambda r: (r.gross_margin, r.key))
+    requests = 0
+    for (customer, model, _provider, day), (cost, unknown, count, _priced) in daily_costs(
+        session, currency, start, end
+    ).items():
+        _add(by_customer, customer, _ZERO, cost, unknown)
+        _add(by_model, model or "(unknown model)", _ZERO, cost, unknown)
+        _add(by_day, day, _ZERO, cost, unknown)
+        if count:
+            requests += count
+            days = daily[customer]
+            days[day] = days.get(day, _ZERO) + count
+    _add_revenue(revenue_lines(session, currency, start, end), currency, by_customer, by_model, by_day)
+    customers = _rows(by_customer)
+    negative = sorted((r for r in customers if r.negative), key=lambda r: (r.gross_margin, r.key))
     anomalies = usage_anomalies({customer: sorted(days.items()) for customer, days in daily.items()})
     return AdminView(
-        currency, start, end, by_customer, _rows(cube, 1), _rows(cube, 2), negative, anomalies, requests
+        currency, start, end, customers, _rows(by_model), _rows(by_day), negative, anomalies, requests
     )
