@@ -5,7 +5,8 @@ never from a scan of the events (O(rollup cells + invoice lines), whatever the s
 The rules are :mod:`spanledger.billing.margin_report`'s: revenue is what non-void invoices of the
 report currency charge, for invoices whose billing month starts in the window; upstream cost is the
 stored cost of every event that occurred in the window (billed or not; unknown costs are counted,
-never taken as 0), read from the rollups (:func:`spanledger.billing.rollups.queries.daily_costs`).
+never taken as 0), read from the rollups summed in SQL by (customer, day) and by model
+(:func:`spanledger.billing.rollups.queries.cost_totals`).
 By model and by day, a usage line's amount is split over the ``(model, day)`` groups of the events it
 covers in proportion to their metered quantity (exact to the cent with
 :func:`~spanledger.billing.margins.allocate`; a tie for the last cent goes to the earlier group in
@@ -28,7 +29,7 @@ from spanledger.billing.line_weights import RevenueLine, WeightGroup, revenue_li
 from spanledger.billing.margins import MarginRow, allocate
 from spanledger.billing.portal.anomalies import Anomaly, usage_anomalies
 from spanledger.billing.pricing import normalize_currency
-from spanledger.billing.rollups.queries import daily_costs
+from spanledger.billing.rollups.queries import cost_totals
 
 __all__ = ["AdminView", "admin_view"]
 
@@ -103,16 +104,17 @@ def admin_view(session: Session, *, start: datetime, end: datetime, currency: st
     by_day: _Totals = {}
     daily: dict[str, dict[str, Decimal]] = defaultdict(dict)
     requests = 0
-    for (customer, model, _provider, day), (cost, unknown, count, _priced) in daily_costs(
-        session, currency, start, end
-    ).items():
+    # Summed in SQL by (customer, day) and by model: tens of rows per customer, not one per model too.
+    groupings = [("customer", "day"), ("model",)]
+    per_customer_day, per_model = cost_totals(session, currency, start, end, groupings)
+    for (customer, day), (cost, unknown, count, _priced) in per_customer_day.items():
         _add(by_customer, customer, _ZERO, cost, unknown)
-        _add(by_model, model or "(unknown model)", _ZERO, cost, unknown)
         _add(by_day, day, _ZERO, cost, unknown)
         if count:
             requests += count
-            days = daily[customer]
-            days[day] = days.get(day, _ZERO) + count
+            daily[customer][day] = Decimal(count)
+    for (model,), (cost, unknown, _count, _priced) in per_model.items():
+        _add(by_model, model or "(unknown model)", _ZERO, cost, unknown)
     _add_revenue(revenue_lines(session, currency, start, end), currency, by_customer, by_model, by_day)
     customers = _rows(by_customer)
     negative = sorted((r for r in customers if r.negative), key=lambda r: (r.gross_margin, r.key))

@@ -42,12 +42,14 @@ from spanledger.billing.models.usage_event import FOREIGN_COST_CONDITION
 from spanledger.billing.rollups.cells import hour_of
 
 __all__ = [
+    "COST_AXES",
     "DIMENSION_FIELDS",
     "CostCells",
     "Window",
     "answerable",
     "combine_partials",
     "compile_rollup_filter",
+    "cost_totals",
     "daily_costs",
     "day_text",
     "reporting_memory",
@@ -253,9 +255,11 @@ def rollup_totals_row(
     return tuple(row[:width]), (cost, unknown, count, top), None if current is None else int(current)
 
 
-#: (customer external id, model, provider, UTC day) → [upstream cost, unknown-cost events, events,
-#: events with a known cost in the report currency]
-CostCells = dict[tuple[str, str | None, str | None, str], list[Any]]
+#: (customer external id, model, provider, UTC day) — or the axes asked for, in their order — →
+#: [upstream cost, unknown-cost events, events, events with a known cost in the report currency]
+CostCells = dict[tuple[Any, ...], list[Any]]
+#: The axes :func:`daily_costs` can group by.
+COST_AXES = ("customer", "model", "provider", "day")
 _DEFAULT_COST_CURRENCY = "USD"  # the built-in price table's; other currencies come from price overrides
 
 
@@ -305,10 +309,19 @@ def _hours_and_edges(start: datetime | None, end: datetime | None) -> tuple[bool
 
 
 def daily_costs(
-    session: Session, currency: str, start: datetime | None = None, end: datetime | None = None
+    session: Session,
+    currency: str,
+    start: datetime | None = None,
+    end: datetime | None = None,
+    *,
+    by: tuple[str, ...] = COST_AXES,
 ) -> CostCells:
     """Upstream cost in ``currency``, unknown-cost events and events per customer, model, provider and
     UTC day over ``[start, end)`` (either bound may be open) — exactly the event scan's figures.
+
+    ``by`` (some of :data:`COST_AXES`, in the key's order) groups by fewer axes in SQL, so a report
+    that needs totals per customer or per day fetches those, not every cell; :func:`cost_totals` gives
+    several groupings at once.
 
     Whole UTC days inside the window come from the daily rollups, the other whole hours from the hourly
     rollups (both are sums of the same events, so they add up), the ragged edge hours from the events.
@@ -317,24 +330,60 @@ def daily_costs(
     (costs not in USD: only price overrides produce them, so there are few): a USD report takes them
     off the rollups' sums; a report in another currency sums just those in its currency.
     """
+    return cost_totals(session, currency, start, end, [by])[0]
+
+
+def cost_totals(
+    session: Session,
+    currency: str,
+    start: datetime | None,
+    end: datetime | None,
+    groupings: list[tuple[str, ...]],
+) -> list[CostCells]:
+    """:func:`daily_costs` once per grouping of ``groupings`` (each some of :data:`COST_AXES`): each
+    grouping sums the rollups in SQL; the few events (ragged edge hours, costs not in USD) are read
+    once, by all the axes any grouping uses, and folded into every grouping."""
+    for by in groupings:
+        if not by or set(by) - set(COST_AXES):
+            raise ValueError(f"cannot group costs by {by!r}; choose some of {', '.join(COST_AXES)}")
+    axes = tuple(axis for axis in COST_AXES if any(axis in by for by in groupings))
     dialect = _dialect(session)
-    cells: dict[tuple[int, str | None, str | None, str], list[Any]] = {}  # by customer id until the end
+    folds = [_Fold(by, axes) for by in groupings]  # keyed by customer id until the end
     any_hours, first, last, edges = _hours_and_edges(start, end)
     in_usd = currency == _DEFAULT_COST_CURRENCY
     if any_hours:
         reporting_memory(session)
         days, hour_windows = split_days(first, last)
-        if days is not None:
-            _add_rollups(session, cells, in_usd, _daily, _daily.day, _daily.day, days)
-        for hours in hour_windows:
-            _add_rollups(
-                session, cells, in_usd, _rollups, _rollups.hour, utc_day(dialect, _rollups.hour), hours
-            )
-        _correct_currency(session, cells, currency, first, last)
+        for fold in folds:
+            if days is not None:
+                _add_rollups(session, fold.cells, in_usd, fold.by, _daily, _daily.day, _daily.day, days)
+            for hours in hour_windows:
+                day = utc_day(dialect, _rollups.hour)
+                _add_rollups(session, fold.cells, in_usd, fold.by, _rollups, _rollups.hour, day, hours)
+        _correct_currency(session, folds, currency, axes, first, last)
     for edge in edges:
-        _add_edge(session, cells, currency, edge)
-    names = _external_ids(session, {key[0] for key in cells})
-    return {(names[key[0]], *key[1:]): values for key, values in cells.items()}  # type: ignore[misc]
+        _add_edge(session, folds, currency, axes, edge)
+    return [fold.named(session) for fold in folds]
+
+
+class _Fold:
+    """The cells of one grouping ``by``, and how to pick its key out of a key by all ``axes``."""
+
+    def __init__(self, by: tuple[str, ...], axes: tuple[str, ...]) -> None:
+        self.by = by
+        self.cells: dict[tuple[Any, ...], list[Any]] = {}
+        self._picks = [axes.index(axis) for axis in by]
+
+    def entry(self, key: tuple[Any, ...]) -> list[Any]:
+        return self.cells.setdefault(tuple(key[i] for i in self._picks), [Decimal(0), 0, 0, 0])
+
+    def named(self, session: Session) -> CostCells:
+        """The cells with customer external ids instead of ids."""
+        if "customer" not in self.by:
+            return self.cells
+        at = self.by.index("customer")
+        names = _external_ids(session, {key[at] for key in self.cells})
+        return {(*key[:at], names[key[at]], *key[at + 1 :]): values for key, values in self.cells.items()}
 
 
 def split_days(
@@ -360,10 +409,43 @@ def _day_at_or_after(hour: datetime) -> datetime:
     return day if day == hour else day + _DAY
 
 
+def _axis_columns(by: tuple[str, ...], columns: Any, day: ColumnElement[Any]) -> list[ColumnElement[Any]]:
+    """The GROUP BY columns of the axes ``by`` over rollups or events (``columns``, a table's ``.c``):
+    the model as its two plain columns (cheaper per cell than coalesce), coalesced by :func:`_cell_key`."""
+    found: list[ColumnElement[Any]] = []
+    for axis in by:
+        if axis == "customer":
+            found.append(columns.customer_id)
+        elif axis == "model":
+            found.extend((columns.response_model, columns.request_model))
+        elif axis == "provider":
+            found.append(columns.provider)
+        else:
+            found.append(day)
+    return found
+
+
+def _cell_key(by: tuple[str, ...], values: Any) -> tuple[Any, ...]:
+    """The cell key of a row's leading :func:`_axis_columns` values; the rest of the row is returned
+    as the key's last item."""
+    key: list[Any] = []
+    index = 0
+    for axis in by:
+        if axis == "model":
+            response_model, request_model = values[index], values[index + 1]
+            key.append(response_model if response_model is not None else request_model)
+            index += 2
+            continue
+        key.append(day_text(values[index]) if axis == "day" else values[index])
+        index += 1
+    return (*key, tuple(values[index:]))
+
+
 def _add_rollups(
     session: Session,
-    cells: dict[tuple[int, str | None, str | None, str], list[Any]],
+    cells: dict[tuple[Any, ...], list[Any]],
     in_usd: bool,
+    by: tuple[str, ...],
     table: Any,
     time: ColumnElement[Any],
     day: ColumnElement[Any],
@@ -374,7 +456,7 @@ def _add_rollups(
     low, high = bounds
     # Grouped by plain columns (the customer id, both model columns): cheaper per cell than the
     # external id and coalesce; the cells are merged by key below.
-    keys = (table.customer_id, table.response_model, table.request_model, table.provider, day)
+    keys = _axis_columns(by, table, day)
     statement = select(
         *keys,
         func.sum(table.upstream_cost_sum),
@@ -385,21 +467,12 @@ def _add_rollups(
         statement = statement.where(time >= low)
     if high is not None:
         statement = statement.where(time < high)
-    for (
-        customer_id,
-        response_model,
-        request_model,
-        provider,
-        day_value,
-        cost,
-        unknown,
-        count,
-    ) in session.execute(statement.group_by(*keys)).all():  # one fetchall, not a fetch per row
+    for row in session.execute(statement.group_by(*keys)).all():  # one fetchall, not a fetch per row
+        *key, (cost, unknown, count) = _cell_key(by, row)
         # A report in another currency than USD takes only the foreign costs in its currency.
         known = Decimal(cost or 0) if in_usd else Decimal(0)
         priced = int(count or 0) - int(unknown or 0) if in_usd else 0
-        model = response_model if response_model is not None else request_model
-        entry = cells.setdefault((customer_id, model, provider, day_text(day_value)), [Decimal(0), 0, 0, 0])
+        entry = cells.setdefault(tuple(key), [Decimal(0), 0, 0, 0])
         entry[0] += known
         entry[1] += int(unknown or 0)
         entry[2] += int(count or 0)
@@ -416,20 +489,20 @@ def _external_ids(session: Session, customer_ids: set[int]) -> dict[int, str]:
     return names
 
 
-def _event_keys(dialect: str) -> tuple[ColumnElement[Any], ...]:
-    model = func.coalesce(_events.response_model, _events.request_model)
+def _event_keys(dialect: str, by: tuple[str, ...]) -> list[ColumnElement[Any]]:
     # No join: SQLite then picks the partial index (joined to customers, it scanned every customer's events).
-    return (_events.customer_id, model, _events.provider, utc_day(dialect, _events.occurred_at))
+    return _axis_columns(by, _events, utc_day(dialect, _events.occurred_at))
 
 
 def _correct_currency(
     session: Session,
-    cells: dict[Any, list[Any]],
+    folds: list[_Fold],
     currency: str,
+    by: tuple[str, ...],
     first: datetime | None,
     last: datetime | None,
 ) -> None:
-    keys = _event_keys(_dialect(session))
+    keys = _event_keys(_dialect(session), by)
     statement = (
         select(*keys, _events.upstream_cost_currency, func.sum(_events.upstream_cost), func.count())
         .where(text(FOREIGN_COST_CONDITION))  # word for word the partial index's condition
@@ -440,18 +513,22 @@ def _correct_currency(
     if last is not None:
         statement = statement.where(_events.occurred_at < last)
     in_usd = currency == _DEFAULT_COST_CURRENCY
-    for customer, model, provider, day, cost_currency, cost, count in session.execute(statement):
-        entry = cells.setdefault((customer, model, provider, day_text(day)), [Decimal(0), 0, 0, 0])
-        if in_usd:
-            entry[0] -= Decimal(cost or 0)
-            entry[3] -= int(count)
-        elif cost_currency == currency:
-            entry[0] += Decimal(cost or 0)
-            entry[3] += int(count)
+    for row in session.execute(statement):
+        *key, (cost_currency, cost, count) = _cell_key(by, row)
+        for fold in folds:
+            entry = fold.entry(tuple(key))
+            if in_usd:
+                entry[0] -= Decimal(cost or 0)
+                entry[3] -= int(count)
+            elif cost_currency == currency:
+                entry[0] += Decimal(cost or 0)
+                entry[3] += int(count)
 
 
-def _add_edge(session: Session, cells: dict[Any, list[Any]], currency: str, edge: Window) -> None:
-    keys = _event_keys(_dialect(session))
+def _add_edge(
+    session: Session, folds: list[_Fold], currency: str, by: tuple[str, ...], edge: Window
+) -> None:
+    keys = _event_keys(_dialect(session), by)
     in_currency = or_(_events.upstream_cost_currency.is_(None), _events.upstream_cost_currency == currency)
     statement = (
         select(
@@ -464,9 +541,11 @@ def _add_edge(session: Session, cells: dict[Any, list[Any]], currency: str, edge
         .where(_events.occurred_at >= edge[0], _events.occurred_at < edge[1])
         .group_by(*keys)
     )
-    for customer, model, provider, day, cost, unknown, count, priced in session.execute(statement):
-        entry = cells.setdefault((customer, model, provider, day_text(day)), [Decimal(0), 0, 0, 0])
-        entry[0] += Decimal(cost or 0)
-        entry[1] += int(unknown or 0)
-        entry[2] += int(count or 0)
-        entry[3] += int(priced or 0)
+    for row in session.execute(statement):
+        *key, (cost, unknown, count, priced) = _cell_key(by, row)
+        for fold in folds:
+            entry = fold.entry(tuple(key))
+            entry[0] += Decimal(cost or 0)
+            entry[1] += int(unknown or 0)
+            entry[2] += int(count or 0)
+            entry[3] += int(priced or 0)
