@@ -12,6 +12,7 @@ Pure: the daily usage it judges (requests per customer and UTC day) is read by
 
 from __future__ import annotations
 
+import bisect
 import math
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
@@ -48,11 +49,12 @@ def usage_anomalies(
     the largest excess over p99 first."""
     found = []
     for customer, days in daily.items():
-        ordered = sorted(days)
-        for index, (day, usage) in enumerate(ordered):
-            if index < min_history:
-                continue
-            p99 = nearest_rank_percentile([value for _, value in ordered[:index]], 99)
-            if usage > p99:
-                found.append(Anomaly(customer, day, usage, p99, index))
+        history: list[Decimal] = []  # the earlier days' usage, kept sorted (not re-sorted per day)
+        for index, (day, usage) in enumerate(sorted(days)):
+            if index >= min_history:
+                # nearest_rank_percentile(history, 99), read off the sorted history
+                p99 = history[max(1, math.ceil(99 * index / 100)) - 1]
+                if usage > p99:
+                    found.append(Anomaly(customer, day, usage, p99, index))
+            bisect.insort(history, usage)
     return sorted(found, key=lambda a: (-(a.usage - a.p99), a.customer, a.day))
