@@ -78,18 +78,22 @@ def _add_revenue(
     lines: list[RevenueLine], currency: str, by_customer: _Totals, by_model: _Totals, by_day: _Totals
 ) -> None:
     """Each line's amount to its customer, and split over its (model, day) groups by model and by day."""
+    model_revenue: dict[str, Decimal] = defaultdict(Decimal)  # summed here, added to the totals once
+    day_revenue: dict[str, Decimal] = defaultdict(Decimal)
     for line in lines:
         _add(by_customer, line.customer, line.amount, _ZERO, 0)
         groups = _by_model_and_day(line.groups)
         if not groups:
-            label = _NON_USAGE.get(line.kind, f"({line.kind.replace('_', ' ')})")
-            _add(by_model, label, line.amount, _ZERO, 0)
-            _add(by_day, line.period_start.date().isoformat(), line.amount, _ZERO, 0)
+            model_revenue[_NON_USAGE.get(line.kind, f"({line.kind.replace('_', ' ')})")] += line.amount
+            day_revenue[line.period_start.date().isoformat()] += line.amount
             continue
         parts = allocate(line.amount, [weight for _, _, weight in groups], currency)
         for (model, day, _weight), part in zip(groups, parts, strict=True):
-            _add(by_model, model, part, _ZERO, 0)
-            _add(by_day, day, part, _ZERO, 0)
+            model_revenue[model] += part
+            day_revenue[day] += part
+    for totals, revenue in ((by_model, model_revenue), (by_day, day_revenue)):
+        for key, amount in revenue.items():
+            _add(totals, key, amount, _ZERO, 0)
 
 
 def _rows(totals: _Totals) -> list[MarginRow]:
