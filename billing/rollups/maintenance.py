@@ -31,11 +31,25 @@ ingest lock, which is also what keeps (customer, hour, dimensions) unique withou
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Mapping, Sequence
+from collections.abc import Callable, Iterable, Mapping, Sequence
+from dataclasses import dataclass
 from datetime import UTC, date, datetime, timedelta
+from operator import attrgetter
 from typing import Any
 
-from sqlalchemy import BigInteger, Connection, bindparam, case, delete, func, insert, or_, select, update
+from sqlalchemy import (
+    BigInteger,
+    Connection,
+    Table,
+    bindparam,
+    case,
+    delete,
+    func,
+    insert,
+    or_,
+    select,
+    update,
+)
 
 from spanledger.billing.driver_executemany import executemany
 from spanledger.billing.models import (
@@ -110,24 +124,8 @@ def add_cells(connection: Connection, cells: dict[CellKey, CellMeasures]) -> Non
     if not cells:
         return
     days = fold_cells(cells.items())
-    stored = _stored_ids(connection, _CELL_KEY_COLUMNS, {(k.customer_id, k.hour) for k in cells})
-    updates: list[dict[str, Any]] = []
-    inserts: list[dict[str, Any]] = []
-    for key, measures in cells.items():
-        row_id = stored.get(_cell_tuple(key))
-        if row_id is None:
-            inserts.append(cell_to_row(key, measures))
-        else:
-            updates.append(_cell_delta(row_id, measures))
-    if updates:
-        executemany(connection, _ADD_CELL_DELTA, updates)
-    write_cells(connection, inserts)
+    _add_deltas(connection, _HOURLY, cells)
     add_days(connection, days)
-
-
-def _cell_tuple(key: CellKey) -> tuple[Any, ...]:
-    return (key.customer_id, key.hour, key.event_name, key.provider, key.operation, key.request_model,
-            key.response_model)  # fmt: skip
 
 
 def _cell_delta(row_id: int, measures: CellMeasures) -> dict[str, Any]:
@@ -175,7 +173,6 @@ def _add_cell_delta() -> Any:
 
 
 _ADD_CELL_DELTA = _add_cell_delta()
-_CELL_KEY_COLUMNS = (_rollups.c.customer_id, _rollups.c.hour, *(_rollups.c[d] for d in ROLLUP_DIMENSIONS))
 
 
 def add_days(connection: Connection, days: dict[DayKey, DayMeasures]) -> None:
@@ -183,23 +180,7 @@ def add_days(connection: Connection, days: dict[DayKey, DayMeasures]) -> None:
     one executemany ``UPDATE`` that adds in SQL, one ``INSERT`` (per 500 customers or days)."""
     if not days:
         return
-    stored = _stored_ids(connection, _DAY_KEY_COLUMNS, {(k.customer_id, k.day) for k in days})
-    updates: list[dict[str, Any]] = []
-    inserts: list[dict[str, Any]] = []
-    for key, measures in days.items():
-        row_id = stored.get(_day_tuple(key))
-        if row_id is None:
-            inserts.append(day_to_row(key, measures))
-        else:
-            updates.append(_day_delta(row_id, measures))
-    if updates:
-        executemany(connection, _ADD_DAY_DELTA, updates)
-    write_days(connection, inserts)
-
-
-def _day_tuple(key: DayKey) -> tuple[Any, ...]:
-    return (key.customer_id, key.day, key.event_name, key.provider, key.operation, key.request_model,
-            key.response_model)  # fmt: skip
+    _add_deltas(connection, _DAILY, days)
 
 
 def _day_delta(row_id: int, measures: DayMeasures) -> dict[str, Any]:
@@ -232,20 +213,64 @@ def _add_day_delta() -> Any:
 
 
 _ADD_DAY_DELTA = _add_day_delta()
-_DAY_KEY_COLUMNS = (_daily.c.customer_id, _daily.c.day, *(_daily.c[d] for d in ROLLUP_DIMENSIONS))
+
+
+@dataclass(frozen=True, slots=True)
+class _Rollup:
+    """One rollup table as the delta maintenance sees it: its cells are keyed by customer, a period
+    (``hour`` or ``day``) and the dimensions; deltas are added in SQL, new cells inserted."""
+
+    table: Table
+    period: str
+    to_row: Callable[[Any, Any], dict[str, Any]]
+    to_delta: Callable[[int, Any], dict[str, Any]]
+    add_delta: Any
+
+    @property
+    def key_names(self) -> tuple[str, ...]:
+        return ("customer_id", self.period, *ROLLUP_DIMENSIONS)
+
+
+_HOURLY = _Rollup(_rollups, "hour", cell_to_row, _cell_delta, _ADD_CELL_DELTA)
+_DAILY = _Rollup(_daily, "day", day_to_row, _day_delta, _ADD_DAY_DELTA)
+
+
+def _add_deltas(connection: Connection, rollup: _Rollup, cells: Mapping[Any, Any]) -> None:
+    """Add ``cells`` (cell key → measures of a batch) to ``rollup``'s table: one read of the touched
+    cells' ids, one executemany ``UPDATE`` that adds in SQL, one ``INSERT`` of the new cells (per 500
+    customers or periods)."""
+    key_values = attrgetter(*rollup.key_names)
+    keyed = [(key_values(key), key, measures) for key, measures in cells.items()]
+    stored = _stored_ids(
+        connection, tuple(rollup.table.c[name] for name in rollup.key_names), {v[:2] for v, _, _ in keyed}
+    )
+    updates: list[dict[str, Any]] = []
+    inserts: list[dict[str, Any]] = []
+    for values, key, measures in keyed:
+        row_id = stored.get(values)
+        if row_id is None:
+            inserts.append(rollup.to_row(key, measures))
+        else:
+            updates.append(rollup.to_delta(row_id, measures))
+    if updates:
+        executemany(connection, rollup.add_delta, updates)
+    _insert_rows(connection, rollup.table, inserts)
 
 
 def write_days(connection: Connection, rows: list[dict[str, Any]]) -> None:
     """Insert new daily rollup rows (from :func:`~spanledger.billing.rollups.days.day_to_row`)."""
-    for start in range(0, len(rows), _CHUNK):
-        connection.execute(insert(_daily), rows[start : start + _CHUNK])
+    _insert_rows(connection, _daily, rows)
 
 
 def write_cells(connection: Connection, rows: list[dict[str, Any]]) -> None:
     """Insert new hourly rollup rows (from :func:`~spanledger.billing.rollups.cells.cell_to_row`);
     the caller keeps the daily rollups in step (:func:`add_days`, or a recompute of the days)."""
+    _insert_rows(connection, _rollups, rows)
+
+
+def _insert_rows(connection: Connection, table: Table, rows: list[dict[str, Any]]) -> None:
     for start in range(0, len(rows), _CHUNK):
-        connection.execute(insert(_rollups), rows[start : start + _CHUNK])
+        connection.execute(insert(table), rows[start : start + _CHUNK])
 
 
 def _stored_ids(
