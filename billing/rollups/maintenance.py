@@ -6,8 +6,9 @@ events are written and under the same ingest lock, so a rollup is exact the mome
 (no compactor, no watermark, no lag — the price is a few extra statements per batch):
 
 - **New events** (the rows ingest just inserted, still in memory) are folded into cells in Python
-  (:func:`~spanledger.billing.rollups.cells.fold_events`) and added to the stored cells: one
-  ``SELECT`` of the touched cells, one ``UPDATE`` per touched cell, one multi-row ``INSERT``.
+  (:func:`~spanledger.billing.rollups.cells.fold_events`) and added to the stored cells in SQL: one
+  ``SELECT`` of the touched cells' ids, one executemany ``UPDATE`` adding the deltas (sums and counts
+  add, minimum and maximum compare), one multi-row ``INSERT`` of the new cells.
   A *late* event (one that occurred long ago) is no different: it lands in its own hour's cell.
 - **Merged events** (a second record of a call filled NULL counts, models, provider or the customer)
   may have *moved* between cells, and a minimum or maximum cannot be un-added. So the cells the event
