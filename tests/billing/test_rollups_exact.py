@@ -20,7 +20,7 @@ from spanledger.billing.ingest import ingest
 from spanledger.billing.invoices.selection import meter_totals
 from spanledger.billing.meters import MeterDefinition, meter_usage
 from spanledger.billing.meters.service import _event_partials
-from spanledger.billing.models import Customer, UsageRollup
+from spanledger.billing.models import ROLLUP_MEASURED_FIELDS, Customer, UsageRollup
 from spanledger.billing.rollups import answerable
 from spanledger.billing.rollups.cells import cell_from_row, fold_events
 from spanledger.billing.rollups.maintenance import _EVENT_COLUMNS
@@ -33,15 +33,6 @@ PROVIDERS = ["openai", "anthropic", ""]
 MODELS = ["gpt-4o", "mystery-1", None]
 OPERATIONS = ["chat", "chat", None]
 EVENT_NAMES = ["gen_ai.call", "gen_ai.call", "gen_ai.call", "tool.call"]
-FIELDS = [
-    "input_tokens",
-    "cache_read_input_tokens",
-    "cache_write_input_tokens",
-    "output_tokens",
-    "reasoning_tokens",
-    "total_tokens",
-    "upstream_cost",
-]
 DIMENSION_GROUPS = [None, "customer", "provider", "operation", "model", "request_model", "response_model"]
 OTHER_GROUPS = ["metadata.feature", "input_tokens", "response_id"]
 
@@ -156,7 +147,7 @@ def meters(draw: st.DrawFn) -> tuple[MeterDefinition, str | None]:
     if aggregation == "unique":
         field = draw(st.sampled_from(["model", "provider", "input_tokens"]))
     elif aggregation != "count":
-        field = draw(st.sampled_from(FIELDS))
+        field = draw(st.sampled_from(ROLLUP_MEASURED_FIELDS))
     definition = MeterDefinition.parse(
         "m",
         aggregation,
