@@ -72,7 +72,6 @@ _FILLABLE_FIELDS = (
     "output_tokens",
     "reasoning_tokens",
 )
-_EVENT_COLUMNS = tuple(f.name for f in dataclasses.fields(UsageEvent) if f.name != "metadata")
 # The event fields stored in ``usage_events`` columns of the same name.
 _ROW_FIELDS = (*COLUMN_FIELDS, "metadata")
 _row_field_values = attrgetter(*_ROW_FIELDS)
@@ -363,7 +362,7 @@ def _merge_into_stored(
 
 
 def _event_from_row(row: Mapping[str, Any]) -> UsageEvent:
-    values = {name: row[name] for name in _EVENT_COLUMNS if name != "customer_external_id"}
+    values = {name: row[name] for name in COLUMN_FIELDS}
     external_id = row["customer_external_id"]
     values["customer_external_id"] = None if external_id == UNATTRIBUTED_CUSTOMER else external_id
     return UsageEvent(metadata=dict(row["metadata"] or {}), **values)
