@@ -83,9 +83,12 @@ class GroupCommitter:
         self._pending_events = 0
         self._condition = threading.Condition()
         self._closed = False
+        # Counters of what was committed (logged at shutdown: how well commits are shared).
+        self.batches_committed = 0
+        self.submissions_committed = 0
+        self.events_committed = 0
         self._thread = threading.Thread(target=self._run, name="spanledger-group-commit", daemon=True)
         self._thread.start()
-        self.batches_committed = 0
 
     @property
     def pending_events(self) -> int:
@@ -183,6 +186,8 @@ class GroupCommitter:
                 self._commit([submission])
             return
         self.batches_committed += 1
+        self.submissions_committed += len(batch)
+        self.events_committed += len(events)
         self._resolve(batch, result)
 
     def _store(self, events: list[UsageEvent]) -> IngestResult:

@@ -271,6 +271,13 @@ class Receiver:
             grpc_stopped.wait(grace + 1)
         if not self.committer.close(timeout=grace):
             _log.error("the commit queue did not drain within %.1fs", grace)
+        committer = self.committer
+        _log.info(
+            "group commit: %d events of %d requests in %d transactions",
+            committer.events_committed,
+            committer.submissions_committed,
+            committer.batches_committed,
+        )
         self.engine.dispose()
 
     def __enter__(self) -> Receiver:

@@ -296,5 +296,9 @@ def test_concurrent_requests_share_commits(start_receiver, engine, caplog):
     for thread in threads:
         thread.join(10)
     assert receiver.committer.batches_committed == 2
+    assert receiver.committer.submissions_committed == 8
+    assert receiver.committer.events_committed == 8 * 2  # two billable spans per request
     assert len(stored_events(engine)) == 8 + 1  # the openai call shares one response id
-    logging.getLogger(__name__).info("batches: %d", receiver.committer.batches_committed)
+    with caplog.at_level(logging.INFO, logger="spanledger.exporter.server"):
+        receiver.stop()
+    assert "group commit: 16 events of 8 requests in 2 transactions" in caplog.text
