@@ -1,10 +1,15 @@
 """Group commit: many concurrent export requests share one transaction, and each is answered after it.
 
 Receivers call :meth:`GroupCommitter.submit` with a request's events and wait on the returned future. One
-committer thread takes the first waiting submission, gathers more for at most ``max_wait_seconds`` or until
-``max_batch_events``, stores them all with one :func:`~spanledger.billing.ingest.ingest` call and one commit,
-then resolves every future. So throughput does not hinge on one commit per request, and a request is
-acknowledged only once its events are durable.
+committer thread takes the first waiting submission, gathers more until ``max_batch_events``, stores them all
+with one :func:`~spanledger.billing.ingest.ingest` call and one commit, then resolves every future. So
+throughput does not hinge on one commit per request, and a request is acknowledged only once its events are
+durable.
+
+The committer waits for more only while a request is on its way: receivers announce each request as it
+starts decoding (:meth:`GroupCommitter.arriving`), and the wait ends when none is (or after
+``max_wait_seconds``). So a lone request is committed at once, and under load a transaction carries the
+requests that were being decoded meanwhile, which spreads its fixed cost over more events.
 
 Memory is bounded: events waiting for a commit never exceed ``max_pending_events``; past that ``submit``
 raises :class:`~spanledger.exporter.errors.ReceiverBusyError` (answered "retry later"), and nothing that was
@@ -22,8 +27,9 @@ import logging
 import threading
 import time
 from collections import deque
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from concurrent.futures import Future
+from contextlib import contextmanager
 from dataclasses import dataclass
 from datetime import UTC, datetime
 
@@ -81,6 +87,7 @@ class GroupCommitter:
         self._events_validated = events_validated
         self._queue: deque[_Submission] = deque()
         self._pending_events = 0
+        self._arriving = 0  # requests announced by arriving() and not yet submitted
         self._condition = threading.Condition()
         self._closed = False
         # Counters of what was committed (logged at shutdown: how well commits are shared).
@@ -94,6 +101,19 @@ class GroupCommitter:
     def pending_events(self) -> int:
         """Events submitted and not yet committed (or failed)."""
         return self._pending_events
+
+    @contextmanager
+    def arriving(self) -> Iterator[None]:
+        """Announce a request that is being decoded and will be submitted inside this block, so the
+        committer waits for it (up to ``max_wait_seconds``) instead of committing without it."""
+        with self._condition:
+            self._arriving += 1
+        try:
+            yield
+        finally:
+            with self._condition:
+                self._arriving -= 1
+                self._condition.notify()
 
     def submit(self, events: Sequence[UsageEvent]) -> Future[CommitOutcome]:
         """Queue ``events`` for the next group commit; the future resolves after the commit.
@@ -154,6 +174,8 @@ class GroupCommitter:
             deadline = time.monotonic() + self._max_wait
             while size < self._max_batch_events:
                 if not self._queue:
+                    if not self._arriving:
+                        break  # nothing on its way: waiting would only delay the answers
                     remaining = deadline - time.monotonic()
                     if remaining <= 0 or self._closed:
                         break

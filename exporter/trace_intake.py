@@ -80,15 +80,17 @@ class TraceIntake:
 
     def export(self, payload: bytes, payload_format: PayloadFormat) -> ExportOutcome:
         """Handle a request and block until its events are committed (for thread-based servers)."""
-        mapping = self.map(payload, payload_format)
-        commit = self.committer.submit(mapping.events).result()
-        return _outcome(mapping, commit)
+        with self.committer.arriving():
+            mapping = self.map(payload, payload_format)
+            future = self.committer.submit(mapping.events)
+        return _outcome(mapping, future.result())
 
     async def export_async(self, payload: bytes, payload_format: PayloadFormat) -> ExportOutcome:
         """Handle a request and await the commit without blocking the event loop."""
-        mapping = self.map(payload, payload_format)
-        commit = await asyncio.wrap_future(self.committer.submit(mapping.events))
-        return _outcome(mapping, commit)
+        with self.committer.arriving():
+            mapping = self.map(payload, payload_format)
+            future = self.committer.submit(mapping.events)
+        return _outcome(mapping, await asyncio.wrap_future(future))
 
 
 def _outcome(mapping: MappingResult, commit: CommitOutcome) -> ExportOutcome:
