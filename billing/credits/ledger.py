@@ -92,8 +92,12 @@ class CreditBucket:
     remaining: Decimal
     expires_at: datetime | None
     unlimited: bool = False
+    #: When the credits become usable: the entry's date (a grant may be dated later than it is written).
+    starts_at: datetime | None = None
 
     def live_at(self, moment: datetime) -> bool:
+        if self.starts_at is not None and moment < self.starts_at:
+            return False
         return self.expires_at is None or moment < self.expires_at
 
 
@@ -185,7 +189,11 @@ def replay(entries: Sequence[CreditEntry]) -> LedgerReplay:
             deficit -= paid
             credit -= paid
             if credit > 0 or entry.unlimited:
-                buckets.append(CreditBucket(index, entry.source, credit, entry.expires_at, entry.unlimited))
+                buckets.append(
+                    CreditBucket(
+                        index, entry.source, credit, entry.expires_at, entry.unlimited, entry.occurred_at
+                    )
+                )
         elif entry.amount < 0:
             left = _draw(buckets, -entry.amount, entry.occurred_at)
             if left > 0:

@@ -47,6 +47,7 @@ __all__ = [
     "CreditBalance",
     "add_entry",
     "balance",
+    "balance_amount",
     "close_and_grant",
     "entries_for",
     "grant_once",
@@ -125,16 +126,32 @@ def _ids(session: Session, customer: str, meter: str) -> tuple[int, int]:
 
 
 def balance(session: Session, customer: str, meter: str, at: datetime | None = None) -> CreditBalance:
-    """The balance: the sum of the account's entries (plus whether an unlimited pack is live)."""
+    """The balance at ``at`` (default now; see :func:`balance_amount`), and whether an unlimited pack is
+    live then."""
     customer_id, meter_id = _ids(session, customer, meter)
-    total = session.scalar(
-        select(func.sum(CreditEntryRecord.amount)).where(
-            CreditEntryRecord.customer_id == customer_id, CreditEntryRecord.meter_id == meter_id
+    moment = at or datetime.now(UTC)
+    total = balance_amount(session.connection(), customer_id, meter_id, moment)
+    grants = _unlimited_grants(session.connection(), {customer_id}, {meter_id})
+    unlimited = unlimited_active(grants.get((customer_id, meter_id), []), moment)
+    return CreditBalance(customer, meter, total, unlimited)
+
+
+def balance_amount(connection: Connection, customer_id: int, meter_id: int, at: datetime) -> Decimal:
+    """The sum of the account's entries, except credits dated after ``at``.
+
+    A grant or pack dated later (``credits grant --at``) cannot be drawn on before its date (the replay
+    adds it to the buckets only then), so it does not count yet. Entries that take credits away count
+    whatever their date: a balance never shows credits that cannot be used at ``at``.
+    """
+    entry = CreditEntryRecord
+    total = connection.scalar(
+        select(func.sum(entry.amount)).where(
+            entry.customer_id == customer_id,
+            entry.meter_id == meter_id,
+            (entry.occurred_at <= at) | (entry.amount <= 0),
         )
     )
-    grants = _unlimited_grants(session.connection(), {customer_id}, {meter_id})
-    unlimited = unlimited_active(grants.get((customer_id, meter_id), []), at or datetime.now(UTC))
-    return CreditBalance(customer, meter, Decimal(total or 0), unlimited)
+    return Decimal(total or 0)
 
 
 def add_entry(

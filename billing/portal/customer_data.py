@@ -16,7 +16,7 @@ from typing import Any
 from sqlalchemy import func, select
 from sqlalchemy.orm import Session
 
-from spanledger.billing.credits.service import plan_grant_written
+from spanledger.billing.credits.service import balance_amount, plan_grant_written
 from spanledger.billing.errors import NotFoundError
 from spanledger.billing.invoices.drafts import (
     DraftLine,
@@ -259,11 +259,10 @@ def _credits(session: Session, customer_id: int, now: datetime) -> list[CreditAc
     views = []
     for meter_id, meter_name in accounts:
         where = (CreditEntryRecord.customer_id == customer_id, CreditEntryRecord.meter_id == meter_id)
-        total, count = session.execute(
-            select(func.sum(CreditEntryRecord.amount), func.count()).where(*where)
-        ).one()
+        count = session.scalar(select(func.count()).select_from(CreditEntryRecord).where(*where))
         if not count:
             continue
+        total = balance_amount(session.connection(), customer_id, meter_id, now)
         recent = session.scalars(
             select(CreditEntryRecord)
             .where(*where)
@@ -277,7 +276,7 @@ def _credits(session: Session, customer_id: int, now: datetime) -> list[CreditAc
             )
         )
         rows = [CreditLedgerRow(r.occurred_at, r.kind, r.amount, r.reason) for r in recent]
-        views.append(CreditAccountView(meter_name, Decimal(total or 0), unlimited, int(count), rows))
+        views.append(CreditAccountView(meter_name, total, unlimited, int(count), rows))
     return views
 
 
