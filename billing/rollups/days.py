@@ -6,23 +6,44 @@ its hourly cells and a batch of new events is applied by adding its day deltas
 (:meth:`DayMeasures.merge`). Whatever cannot be added (a merge that moves an event, re-pricing) is
 recomputed from the hourly cells of the day by :mod:`.maintenance`.
 
+:func:`fold_batch_days` sums the plain-data cells of :func:`~.cells.fold_batch` by day (measures in
+:data:`DAY_MEASURE_COLUMNS` order), the form ingest writes; :func:`fold_cells` does the same for
+:class:`~.cells.CellKey` and :class:`~.cells.CellMeasures` objects.
+
 Plain data in, plain data out: no database.
 """
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Mapping
+from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import date
 from decimal import Decimal
 from typing import Any
 
 from spanledger.billing.models import ROLLUP_DIMENSIONS, ROLLUP_MEASURED_FIELDS
-from spanledger.billing.rollups.cells import CellKey, CellMeasures
+from spanledger.billing.rollups.cells import CellKey, CellMeasures, KeyValues
 
-__all__ = ["DayKey", "DayMeasures", "day_from_row", "day_to_row", "fold_cells"]
+__all__ = [
+    "DAY_MEASURE_COLUMNS",
+    "DayKey",
+    "DayMeasures",
+    "day_from_row",
+    "day_to_row",
+    "fold_batch_days",
+    "fold_cells",
+]
 
 Number = int | Decimal
+#: The ``usage_rollups_daily`` measure columns, in the order of a day's measures from
+#: :func:`fold_batch_days`.
+DAY_MEASURE_COLUMNS: tuple[str, ...] = (
+    "event_count",
+    "unknown_cost_events",
+    *(f"{name}_{part}" for name in ROLLUP_MEASURED_FIELDS for part in ("sum", "count")),
+)
+#: Where each (sum, count) of an hourly cell's measures (``MEASURE_COLUMNS`` order) goes in a day's.
+_SUM_COUNT_PAIRS = tuple((3 + 4 * index, 2 + 2 * index) for index in range(len(ROLLUP_MEASURED_FIELDS)))
 
 
 @dataclass(frozen=True, slots=True, order=True)
@@ -93,6 +114,27 @@ def fold_cells(
         if total is None:
             total = days[day] = DayMeasures()
         total.add_cell(measures)
+    return days
+
+
+def fold_batch_days(cells: Mapping[KeyValues, Sequence[Any]]) -> dict[KeyValues, list[Any]]:
+    """The cells of :func:`~.cells.fold_batch` summed by day: day key values (customer id, UTC day,
+    *dimensions) → measures in :data:`DAY_MEASURE_COLUMNS` order."""
+    days: dict[KeyValues, list[Any]] = {}
+    for (customer_id, hour, *dimensions), measures in cells.items():
+        # An hour is a UTC hour start, so its date is the UTC day.
+        key = (customer_id, hour.date(), *dimensions)
+        total = days.get(key)
+        if total is None:
+            total = days[key] = [0, 0, *(None, 0) * len(ROLLUP_MEASURED_FIELDS)]
+        total[0] += measures[0]
+        total[1] += measures[1]
+        for source, target in _SUM_COUNT_PAIRS:
+            count = measures[source + 1]
+            if count:
+                current = total[target]
+                total[target] = measures[source] if current is None else current + measures[source]
+                total[target + 1] += count
     return days
 
 

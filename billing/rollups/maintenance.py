@@ -35,7 +35,6 @@ from __future__ import annotations
 from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import UTC, date, datetime, timedelta
-from operator import attrgetter
 from typing import Any
 
 from sqlalchemy import (
@@ -49,8 +48,10 @@ from sqlalchemy import (
     insert,
     or_,
     select,
+    type_coerce,
     update,
 )
+from sqlalchemy.types import NullType
 
 from spanledger.billing.driver_executemany import executemany
 from spanledger.billing.models import (
@@ -64,14 +65,25 @@ from spanledger.billing.models import (
     UsageRollupDaily,
 )
 from spanledger.billing.rollups.cells import (
+    MEASURE_COLUMNS,
+    SUMMARY_PARTS,
     CellKey,
     CellMeasures,
+    KeyValues,
     cell_from_row,
     cell_to_row,
+    fold_batch,
     fold_events,
     hour_of,
 )
-from spanledger.billing.rollups.days import DayKey, DayMeasures, day_to_row, fold_cells
+from spanledger.billing.rollups.days import (
+    DAY_MEASURE_COLUMNS,
+    DayKey,
+    DayMeasures,
+    day_to_row,
+    fold_batch_days,
+    fold_cells,
+)
 from spanledger.billing.usage_event import TOKEN_FIELDS, UNATTRIBUTED_CUSTOMER
 
 __all__ = [
@@ -113,41 +125,32 @@ def update_rollups(
     folded as they are rather than read back.
     """
     if inserted_rows:
-        add_cells(connection, fold_events(inserted_rows))
+        add_cells(connection, fold_batch(inserted_rows))
     if merged_sequences:
         _recompute_merged(connection, merged_sequences)
 
 
-def add_cells(connection: Connection, cells: dict[CellKey, CellMeasures]) -> None:
-    """Add ``cells`` to the stored hourly rollups and their sums by day to the daily rollups: one read of
-    the touched cells' ids, one executemany ``UPDATE`` that adds in SQL (sums, counts, minimum, maximum),
-    one ``INSERT`` of the new cells (per 500 customers or hours)."""
+def add_cells(connection: Connection, cells: Mapping[KeyValues, Sequence[Any]]) -> None:
+    """Add ``cells`` (from :func:`~spanledger.billing.rollups.cells.fold_batch`) to the stored hourly
+    rollups and their sums by day to the daily rollups: one read of the touched cells' ids, one
+    executemany ``UPDATE`` that adds in SQL (sums, counts, minimum, maximum), one ``INSERT`` of the new
+    cells (per 500 customers or hours)."""
     if not cells:
         return
-    days = fold_cells(cells.items())
     _add_deltas(connection, _HOURLY, cells)
-    add_days(connection, days)
+    add_days(connection, fold_batch_days(cells))
 
 
 def _cell_delta(row_id: int, measures: CellMeasures) -> dict[str, Any]:
-    delta: dict[str, Any] = {
-        "row_id": row_id,
-        "d_event_count": measures.event_count,
-        "d_unknown": measures.unknown_cost_events,
-        "d_max_sequence": measures.max_sequence,
-    }
-    for name, summary in measures.fields.items():
-        delta[f"d_{name}_count"] = summary.count
-        delta[f"d_{name}_sum"] = 0 if summary.total is None else summary.total
-        delta[f"d_{name}_min"] = summary.minimum
-        delta[f"d_{name}_max"] = summary.maximum
-    return delta
+    """The :data:`_ADD_CELL_DELTA` parameters adding ``measures`` to the stored cell ``row_id``."""
+    return dict(zip(_HOURLY.delta_names, (row_id, *measures.values()), strict=True))
 
 
 def _add_cell_delta() -> Any:
     """``UPDATE`` adding a cell delta in SQL (no read of the stored measures): sums and counts add, the
     minimum and maximum take the smaller and larger value; a field with nothing counted in the delta
-    keeps its stored values (a sum stays NULL while nothing is counted, like SQL's ``SUM``)."""
+    keeps its stored values (a sum stays NULL while nothing is counted, like SQL's ``SUM``; the delta's
+    own sum, NULL then, is not read)."""
     c = _rollups.c
     later = bindparam("d_max_sequence", type_=BigInteger())
     values: dict[str, Any] = {
@@ -156,7 +159,7 @@ def _add_cell_delta() -> Any:
         "max_sequence": case((later > c.max_sequence, later), else_=c.max_sequence),
     }
     for name in ROLLUP_MEASURED_FIELDS:
-        total, count, low, high = (c[f"{name}_{part}"] for part in ("sum", "count", "min", "max"))
+        total, count, low, high = (c[f"{name}_{part}"] for part in SUMMARY_PARTS)
         added = bindparam(f"d_{name}_count", type_=BigInteger())
         new_low = bindparam(f"d_{name}_min", type_=low.type)
         new_high = bindparam(f"d_{name}_max", type_=high.type)
@@ -173,32 +176,19 @@ def _add_cell_delta() -> Any:
     return update(_rollups).where(c.id == bindparam("row_id")).values(values)
 
 
-_ADD_CELL_DELTA = _add_cell_delta()
-
-
-def add_days(connection: Connection, days: dict[DayKey, DayMeasures]) -> None:
-    """Add ``days`` (day deltas) to the stored daily rollups: one read of the touched day cells' ids,
-    one executemany ``UPDATE`` that adds in SQL, one ``INSERT`` (per 500 customers or days)."""
+def add_days(connection: Connection, days: Mapping[KeyValues, Sequence[Any]]) -> None:
+    """Add ``days`` (day deltas from :func:`~spanledger.billing.rollups.days.fold_batch_days`) to the
+    stored daily rollups: one read of the touched day cells' ids, one executemany ``UPDATE`` that adds
+    in SQL, one ``INSERT`` (per 500 customers or days)."""
     if not days:
         return
     _add_deltas(connection, _DAILY, days)
 
 
-def _day_delta(row_id: int, measures: DayMeasures) -> dict[str, Any]:
-    delta: dict[str, Any] = {
-        "row_id": row_id, "d_event_count": measures.event_count, "d_unknown": measures.unknown_cost_events
-    }  # fmt: skip
-    for name in ROLLUP_MEASURED_FIELDS:
-        total = measures.sums[name]
-        delta[f"d_{name}_sum"] = 0 if total is None else total
-        delta[f"d_{name}_count"] = measures.counts[name]
-    return delta
-
-
 def _add_day_delta() -> Any:
     """``UPDATE`` adding a day delta in SQL (no read of the stored measures). A sum stays NULL while
-    no value is counted, like SQL's ``SUM`` over the hourly cells; SET reads the values before the
-    update on both databases."""
+    no value is counted, like SQL's ``SUM`` over the hourly cells (the delta's own sum, NULL then, is
+    not read); SET reads the values before the update on both databases."""
     values: dict[str, Any] = {
         "event_count": _daily.c.event_count + bindparam("d_event_count", type_=BigInteger()),
         "unknown_cost_events": _daily.c.unknown_cost_events + bindparam("d_unknown", type_=BigInteger()),
@@ -213,46 +203,63 @@ def _add_day_delta() -> Any:
     return update(_daily).where(_daily.c.id == bindparam("row_id")).values(values)
 
 
-_ADD_DAY_DELTA = _add_day_delta()
-
-
 @dataclass(frozen=True, slots=True)
 class _Rollup:
     """One rollup table as the delta maintenance sees it: its cells are keyed by customer, a period
-    (``hour`` or ``day``) and the dimensions; deltas are added in SQL, new cells inserted."""
+    (``hour`` or ``day``) and the dimensions (the key values of a plain-data cell); deltas (measures
+    in ``measure_columns`` order) are added in SQL by ``add_delta``, new cells inserted; ``select_ids``
+    finds the stored ones."""
 
     table: Table
     period: str
-    to_row: Callable[[Any, Any], dict[str, Any]]
-    to_delta: Callable[[int, Any], dict[str, Any]]
+    measure_columns: tuple[str, ...]
     add_delta: Any
+    select_ids: Any
 
     @property
     def key_names(self) -> tuple[str, ...]:
         return ("customer_id", self.period, *ROLLUP_DIMENSIONS)
 
+    @property
+    def delta_names(self) -> tuple[str, ...]:
+        """``add_delta``'s parameters: the row id, then the delta of each measure column."""
+        names = {"event_count": "d_event_count", "unknown_cost_events": "d_unknown"}
+        return ("row_id", *(names.get(column, f"d_{column}") for column in self.measure_columns))
 
-_HOURLY = _Rollup(_rollups, "hour", cell_to_row, _cell_delta, _ADD_CELL_DELTA)
-_DAILY = _Rollup(_daily, "day", day_to_row, _day_delta, _ADD_DAY_DELTA)
+
+def _select_ids(table: Table, period: str) -> Any:
+    """``SELECT`` of the id and key of the cells of some customers (``customers``) in some periods
+    (``periods``): expanding parameters, so it is built once and compiled once per dialect (SQLAlchemy
+    caches it), not per batch. The period comes back as the driver gives it (see :func:`_stored_ids`)."""
+    c = table.c
+    return select(
+        c.id, c.customer_id, type_coerce(c[period], NullType()), *(c[d] for d in ROLLUP_DIMENSIONS)
+    ).where(
+        c.customer_id.in_(bindparam("customers", expanding=True)),
+        c[period].in_(bindparam("periods", expanding=True)),
+    )
 
 
-def _add_deltas(connection: Connection, rollup: _Rollup, cells: Mapping[Any, Any]) -> None:
-    """Add ``cells`` (cell key → measures of a batch) to ``rollup``'s table: one read of the touched
+_HOURLY = _Rollup(_rollups, "hour", MEASURE_COLUMNS, _add_cell_delta(), _select_ids(_rollups, "hour"))
+_DAILY = _Rollup(_daily, "day", DAY_MEASURE_COLUMNS, _add_day_delta(), _select_ids(_daily, "day"))
+_ADD_CELL_DELTA = _HOURLY.add_delta
+
+
+def _add_deltas(connection: Connection, rollup: _Rollup, cells: Mapping[KeyValues, Sequence[Any]]) -> None:
+    """Add ``cells`` (key values → measures of a batch) to ``rollup``'s table: one read of the touched
     cells' ids, one executemany ``UPDATE`` that adds in SQL, one ``INSERT`` of the new cells (per 500
     customers or periods)."""
-    key_values = attrgetter(*rollup.key_names)
-    keyed = [(key_values(key), key, measures) for key, measures in cells.items()]
-    stored = _stored_ids(
-        connection, tuple(rollup.table.c[name] for name in rollup.key_names), {v[:2] for v, _, _ in keyed}
-    )
+    stored = _stored_ids(connection, rollup, {key[:2] for key in cells})
     updates: list[dict[str, Any]] = []
     inserts: list[dict[str, Any]] = []
-    for values, key, measures in keyed:
-        row_id = stored.get(values)
+    delta_names = rollup.delta_names
+    columns = (*rollup.key_names, *rollup.measure_columns)
+    for key, measures in cells.items():
+        row_id = stored.get(key)
         if row_id is None:
-            inserts.append(rollup.to_row(key, measures))
+            inserts.append(dict(zip(columns, (*key, *measures), strict=True)))
         else:
-            updates.append(rollup.to_delta(row_id, measures))
+            updates.append(dict(zip(delta_names, (row_id, *measures), strict=True)))
     if updates:
         executemany(connection, rollup.add_delta, updates)
     _insert_rows(connection, rollup.table, inserts)
@@ -275,28 +282,40 @@ def _insert_rows(connection: Connection, table: Table, rows: list[dict[str, Any]
 
 
 def _stored_ids(
-    connection: Connection, key_columns: tuple[Any, ...], customer_periods: set[tuple[int, Any]]
-) -> dict[tuple[Any, ...], int]:
-    """The ids of the stored cells (hourly or daily: ``key_columns`` are customer, hour or day, then the
-    dimensions) of ``customer_periods``, by their key values."""
-    customer_column, period_column = key_columns[0], key_columns[1]
-    id_column = customer_column.table.c.id
-    found: dict[tuple[Any, ...], int] = {}
+    connection: Connection, rollup: _Rollup, customer_periods: set[tuple[int, Any]]
+) -> dict[KeyValues, int]:
+    """The ids of ``rollup``'s stored cells of ``customer_periods``, by their key values."""
+    found: dict[KeyValues, int] = {}
     customers = sorted({customer_id for customer_id, _ in customer_periods})
     periods = sorted({period for _, period in customer_periods})
+    # A stored period comes back as the driver's value, not parsed into a datetime per row (on SQLite
+    # that parse was most of this read): it is one of the periods asked for, as the column type binds
+    # them — the WHERE matched it against exactly that value (PostgreSQL may return a datetime in
+    # another time zone: it equals, and hashes like, the UTC one).
+    bound = _bind_processor(connection, rollup.table.c[rollup.period])
+    period_of = {bound(period): period for period in periods}
     for start in range(0, len(customers), _CHUNK):
         chunk = customers[start : start + _CHUNK]
         for period_start in range(0, len(periods), _CHUNK):
-            rows = connection.execute(
-                select(id_column, *key_columns).where(
-                    customer_column.in_(chunk),
-                    period_column.in_(periods[period_start : period_start + _CHUNK]),
-                )
-            )
-            for row_id, *key in rows:
-                if (key[0], key[1]) in customer_periods:
-                    found[tuple(key)] = row_id
+            chosen = {"customers": chunk, "periods": periods[period_start : period_start + _CHUNK]}
+            for row_id, customer_id, stored_period, *dimensions in connection.execute(
+                rollup.select_ids, chosen
+            ).all():
+                key = (customer_id, period_of[stored_period], *dimensions)
+                if key[:2] in customer_periods:
+                    found[key] = row_id
     return found
+
+
+def _bind_processor(connection: Connection, column: Any) -> Callable[[Any], Any]:
+    """How ``column``'s type turns a value into what the driver is given (and stores)."""
+    dialect = connection.dialect
+    processor = column.type.dialect_impl(dialect).bind_processor(dialect)
+    return processor if processor is not None else _same
+
+
+def _same(value: Any) -> Any:
+    return value
 
 
 def refresh_rollups(connection: Connection, sequences: Sequence[int]) -> None:
