@@ -42,7 +42,7 @@ from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from functools import lru_cache
-from typing import Any
+from typing import Any, NamedTuple
 
 from spanledger.billing.errors import InvalidEventError
 from spanledger.billing.usage_event import MAX_DEDUPE_KEY_LENGTH, MAX_TOKENS, UsageEvent, validate_event
@@ -185,6 +185,16 @@ def map_span(span: SpanRecord, settings: MappingSettings | None = None) -> Usage
     Raises :class:`InvalidEventError` (with ``reason``) when the span is billable but cannot be an event.
     """
     settings = settings or _DEFAULT_SETTINGS
+    if not span.oversized_attributes:
+        event = _map_ordinary(span, settings)
+        if event is not _UNSURE:
+            return event
+    return _map_any(span, settings)
+
+
+def _map_any(span: SpanRecord, settings: MappingSettings) -> UsageEvent | None:
+    """:func:`map_span` for every span, rule by rule (the reference :func:`_map_ordinary` is tested
+    against)."""
     attributes = span.attributes
     oversized = span.oversized_attributes
     operation = _text(attributes, oversized, _OPERATION)
@@ -262,6 +272,121 @@ def _valid_ids(span: SpanRecord) -> bool:
         and span.trace_id.strip("0") != ""
         and span.span_id.strip("0") != ""
     )
+
+
+# What _map_ordinary returns for a span it leaves to _map_any.
+_UNSURE: Any = object()
+
+
+class _Plan(NamedTuple):
+    """For one set of span attribute keys: the key each field is read from (``None``: absent), as the
+    dialect table's first-present-wins rule picks it."""
+
+    operation: str | None
+    provider: str | None
+    counts: tuple[tuple[str, str | None], ...]
+    response_id: str | None
+    request_model: str | None
+    response_model: str | None
+    has_usage: bool
+
+
+# Spans of one instrumentation carry the same keys in the same order, so a few plans serve every span.
+# Emptied when full (simpler than LRU; an unusual key set only costs a plan).
+_PLANS: dict[tuple[str, ...], _Plan] = {}
+_MAX_PLANS = 1024
+
+
+def _plan(keys: tuple[str, ...]) -> _Plan:
+    present = frozenset(keys)
+
+    def first(candidates: tuple[str, ...]) -> str | None:
+        return next((key for key in candidates if key in present), None)
+
+    plan = _Plan(
+        operation=first(_OPERATION),
+        provider=first(_PROVIDER),
+        counts=tuple((name, first(candidates)) for name, candidates in _COUNT_ATTRIBUTES),
+        response_id=first(_RESPONSE_ID),
+        request_model=first(_REQUEST_MODEL),
+        response_model=first(_RESPONSE_MODEL),
+        has_usage=not _USAGE_ATTRIBUTES.isdisjoint(present),
+    )
+    if len(_PLANS) >= _MAX_PLANS:
+        _PLANS.clear()
+    _PLANS[keys] = plan
+    return plan
+
+
+def _map_ordinary(span: SpanRecord, settings: MappingSettings) -> UsageEvent | None:
+    """:func:`_map_any` for a span without oversized attributes whose fields hold the types they should
+    (text attributes strings, counts ints): each field read straight from the key its :class:`_Plan`
+    names. Returns :data:`_UNSURE` as soon as anything is out of the ordinary (a value of another type, a
+    ``None`` value); every check and reason after that point is :func:`_map_any`'s own, in its order."""
+    attributes = span.attributes
+    keys = tuple(attributes)
+    plan = _PLANS.get(keys) or _plan(keys)
+    get = attributes.get
+    operation = None
+    if plan.operation is not None:
+        operation = get(plan.operation)
+        if type(operation) is not str:
+            return _UNSURE
+        operation = operation.strip().lower() or None
+        if operation in dialects.AGGREGATE_OPERATIONS:
+            return None
+    if not plan.has_usage and (
+        operation not in dialects.MODEL_CALL_OPERATIONS or span.status_code == STATUS_ERROR
+    ):
+        return None
+    provider = None
+    if plan.provider is not None:
+        provider = get(plan.provider)
+        if type(provider) is not str:
+            return _UNSURE
+        provider = provider.strip().lower() or None
+    counts: dict[str, int | None] = {}
+    for name, key in plan.counts:
+        if key is None:
+            counts[name] = None
+        else:
+            value = get(key)
+            if type(value) is not int:
+                return _UNSURE
+            counts[name] = value
+    texts = []
+    for key in (plan.response_id, plan.request_model, plan.response_model):
+        if key is None:
+            texts.append(None)
+        else:
+            value = get(key)
+            if type(value) is not str:
+                return _UNSURE
+            texts.append(value or None)
+    response_id, request_model, response_model = texts
+    adjustments = _normalise_counts(counts, provider, span, settings)
+    if response_id is None and not _valid_ids(span):
+        raise InvalidEventError("span has no response id and no valid trace id and span id to identify it")
+    event = UsageEvent(
+        dedupe_key=dedupe_key_for(provider, response_id, span.trace_id, span.span_id),
+        occurred_at=_occurred_at(span),
+        customer_external_id=_customer(span, settings),
+        provider=provider,
+        operation=operation,
+        request_model=request_model,
+        response_model=response_model,
+        response_id=response_id,
+        input_tokens=counts["input_tokens"],
+        cache_read_input_tokens=counts["cache_read_input_tokens"],
+        cache_write_input_tokens=counts["cache_write_input_tokens"],
+        output_tokens=counts["output_tokens"],
+        reasoning_tokens=counts["reasoning_tokens"],
+        trace_id=span.trace_id,
+        span_id=span.span_id,
+        metadata=_metadata(span, adjustments),
+    )
+    validate_event(event)
+    return event
 
 
 # _text and _counts read a field as the dialect table says: the first of ``keys`` present wins; an attribute
