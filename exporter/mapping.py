@@ -34,6 +34,7 @@ receivers report rejected spans in OTLP ``partial_success``.
 
 from __future__ import annotations
 
+import dataclasses
 import hashlib
 import logging
 import os
@@ -45,7 +46,13 @@ from functools import lru_cache
 from typing import Any, NamedTuple
 
 from spanledger.billing.errors import InvalidEventError
-from spanledger.billing.usage_event import MAX_DEDUPE_KEY_LENGTH, MAX_TOKENS, UsageEvent, validate_event
+from spanledger.billing.usage_event import (
+    DEFAULT_EVENT_NAME,
+    MAX_DEDUPE_KEY_LENGTH,
+    MAX_TOKENS,
+    UsageEvent,
+    validate_event,
+)
 from spanledger.exporter import dialects
 from spanledger.exporter.environment_variables import (
     SPANLEDGER_CUSTOMER_ATTRIBUTES,
@@ -367,26 +374,51 @@ def _map_ordinary(span: SpanRecord, settings: MappingSettings) -> UsageEvent | N
     adjustments = _normalise_counts(counts, provider, span, settings)
     if response_id is None and not _valid_ids(span):
         raise InvalidEventError("span has no response id and no valid trace id and span id to identify it")
+    # Positional, in _EVENT_FIELDS order: matching sixteen keywords costs more than building the event.
     event = UsageEvent(
-        dedupe_key=dedupe_key_for(provider, response_id, span.trace_id, span.span_id),
-        occurred_at=_occurred_at(span),
-        customer_external_id=_customer(span, settings),
-        provider=provider,
-        operation=operation,
-        request_model=request_model,
-        response_model=response_model,
-        response_id=response_id,
-        input_tokens=counts["input_tokens"],
-        cache_read_input_tokens=counts["cache_read_input_tokens"],
-        cache_write_input_tokens=counts["cache_write_input_tokens"],
-        output_tokens=counts["output_tokens"],
-        reasoning_tokens=counts["reasoning_tokens"],
-        trace_id=span.trace_id,
-        span_id=span.span_id,
-        metadata=_metadata(span, adjustments),
+        dedupe_key_for(provider, response_id, span.trace_id, span.span_id),
+        _occurred_at(span),
+        _customer(span, settings),
+        DEFAULT_EVENT_NAME,
+        provider,
+        operation,
+        request_model,
+        response_model,
+        response_id,
+        counts["input_tokens"],
+        counts["cache_read_input_tokens"],
+        counts["cache_write_input_tokens"],
+        counts["output_tokens"],
+        counts["reasoning_tokens"],
+        span.trace_id,
+        span.span_id,
+        _metadata(span, adjustments),
     )
     validate_event(event)
     return event
+
+
+_EVENT_FIELDS = (
+    "dedupe_key",
+    "occurred_at",
+    "customer_external_id",
+    "event_name",
+    "provider",
+    "operation",
+    "request_model",
+    "response_model",
+    "response_id",
+    "input_tokens",
+    "cache_read_input_tokens",
+    "cache_write_input_tokens",
+    "output_tokens",
+    "reasoning_tokens",
+    "trace_id",
+    "span_id",
+    "metadata",
+)
+if tuple(f.name for f in dataclasses.fields(UsageEvent)) != _EVENT_FIELDS:  # pragma: no cover - a guard
+    raise ImportError("UsageEvent's fields changed order: update _map_ordinary's positional event")
 
 
 # _text and _counts read a field as the dialect table says: the first of ``keys`` present wins; an attribute
