@@ -277,6 +277,9 @@ class UpstreamCostCalculator:
             self._overrides.setdefault(key, []).append(override)
         for entries in self._overrides.values():
             entries.sort(key=lambda o: o.valid_from)
+        #: Per (event provider, model) as events name them: the linear prices that are the whole
+        #: answer for the pair, with the genai-prices data snapshot they were read from (see _priced).
+        self._fixed_prices: dict[tuple[str | None, str], tuple[object, _LinearPrices]] = {}
         self.warnings: Counter[tuple[str | None, str | None]] = Counter()
 
     @property
@@ -299,15 +302,40 @@ class UpstreamCostCalculator:
             return self._unknown(event, "the event names no model")
         if event.input_tokens is None and event.output_tokens is None:
             return self._unknown(event, "the event reports no token counts")
+        fixed = self._fixed_prices.get((event.provider, model))
+        if fixed is not None and fixed[0] is genai_prices.data_snapshot.get_snapshot():
+            linear = fixed[1]
+            limit = linear.up_to_input_tokens
+            if limit is None or (event.input_tokens or 0) <= limit:
+                try:
+                    amount = linear.cost(event)
+                except (LookupError, ValueError) as exc:  # pragma: no cover - as in _priced, never seen
+                    return self._unknown(event, f"genai-prices does not know it ({exc})")
+                return UpstreamCost(amount.quantize(_QUANTUM), "USD", GENAI_PRICES_SOURCE)
+        return self._priced(event, model)
+
+    def _priced(self, event: UsageEvent, model: str) -> UpstreamCost:
+        """:meth:`cost` of an event that names a model and a token count, worked out in full.
+
+        When the answer for the event's provider and model can only ever be "genai-prices' linear
+        prices" — no override names the pair and its genai-prices price does not depend on the time —
+        those prices are remembered for the pair (with the data snapshot they came from), and
+        :meth:`cost` applies them directly to the pair's next events below the first tier start: the
+        same arithmetic as here, without the lookups. ``tests/billing/test_upstream_costs_fixed.py``
+        checks both agree.
+        """
         override = self.find_override(event.provider, model, event.occurred_at)
         if override is not None:
             amount = override_cost(override, event).quantize(_QUANTUM)
             return UpstreamCost(amount, override.currency, override.source)
         provider_id = genai_prices_provider(event.provider)
         try:
-            linear = self._linear_prices(model, provider_id, event.occurred_at)
+            linear, time_independent = self._linear_prices(model, provider_id, event.occurred_at)
             if linear is not None and linear.applies_to(event):
                 amount = linear.cost(event)
+                if time_independent and not self._overridden(event):
+                    snapshot = genai_prices.data_snapshot.get_snapshot()
+                    self._fixed_prices[(event.provider, model)] = (snapshot, linear)
             else:
                 with warnings.catch_warnings():
                     warnings.simplefilter("ignore")
@@ -316,8 +344,17 @@ class UpstreamCostCalculator:
             return self._unknown(event, f"genai-prices does not know it ({exc})")
         return UpstreamCost(amount.quantize(_QUANTUM), "USD", GENAI_PRICES_SOURCE)
 
-    def _linear_prices(self, model: str, provider_id: str | None, at: datetime) -> _LinearPrices | None:
-        """Per-token prices of a model's genai-prices price at ``at`` (``None``: it has none).
+    def _overridden(self, event: UsageEvent) -> bool:
+        """Whether any override (valid at any time) names the event's provider and model."""
+        if event.provider is None or event.model is None:
+            return False
+        return (_normalise(event.provider), _normalise(event.model)) in self._overrides
+
+    def _linear_prices(
+        self, model: str, provider_id: str | None, at: datetime
+    ) -> tuple[_LinearPrices | None, bool]:
+        """Per-token prices of a model's genai-prices price at ``at`` (``None``: it has none), and
+        whether that price holds at every time (genai-prices knows no other price for the model).
 
         genai-prices resolves units and validates coverage on every call (about a millisecond), the
         bulk of ingest time. Below its first tier start (everywhere, without tiers) a price is linear in
@@ -325,10 +362,12 @@ class UpstreamCostCalculator:
         each kind through genai-prices itself, and reused;
         ``tests/billing/test_upstream_costs_linear.py`` checks both paths agree exactly.
         """
-        model_price = _model_info(model, provider_id).get_prices(at)
+        info = _model_info(model, provider_id)
+        time_independent = isinstance(info.prices, genai_prices.types.ModelPrice)
+        model_price = info.get_prices(at)
         key = (provider_id, model.lower(), id(model_price))
         if key in _LINEAR_PRICES:
-            return _LINEAR_PRICES[key]
+            return _LINEAR_PRICES[key], time_independent
         first_tier_start = _first_tier_start(model_price)
         linear: _LinearPrices | None = None
         if first_tier_start is None or first_tier_start >= 1:
@@ -336,7 +375,7 @@ class UpstreamCostCalculator:
                 warnings.simplefilter("ignore")
                 linear = _LinearPrices.probe(model, provider_id, at, first_tier_start)
         _LINEAR_PRICES[key] = linear
-        return linear
+        return linear, time_independent
 
     def _unknown(self, event: UsageEvent, reason: str) -> UpstreamCost:
         key = (event.provider, event.model)
