@@ -9,7 +9,7 @@ writer of ``usage_events``, and that makes a plainer path exact:
   rowid assignment would give, since no other writer runs), on PostgreSQL from the column's own
   sequence — so no ``RETURNING`` is needed and they still grow in commit order;
 - rows go to the driver's ``executemany`` through :func:`~spanledger.billing.driver_executemany.executemany`,
-  converted by the very bind processors SQLAlchemy would apply, so the stored bytes are the same as
+  converted to exactly what SQLAlchemy's bind processors give, so the stored bytes are the same as
   through the ORM (a batch's shared ``received_at`` and repeated metadata documents converted once);
 - ``ON CONFLICT (dedupe_key) DO NOTHING`` skips what is stored already, and the driver's row count
   says whether anything was skipped; only then is one ``SELECT`` needed to tell which rows went in.
@@ -20,7 +20,7 @@ from __future__ import annotations
 from collections.abc import Mapping, Sequence
 from typing import Any
 
-from sqlalchemy import Connection, func, select, text
+from sqlalchemy import Connection, bindparam, func, select, text
 from sqlalchemy.dialects import postgresql, sqlite
 
 from spanledger.billing.driver_executemany import executemany
@@ -38,21 +38,23 @@ _INSERT_NEW = {
     "postgresql": postgresql.insert(_table).on_conflict_do_nothing(index_elements=["dedupe_key"]),
 }
 
+# Built once: building a statement costs more than running it, and this runs for every batch.
+_HIGHEST_SEQUENCE = select(func.max(_table.c.sequence))
+_STORED_SEQUENCES = select(_table.c.sequence).where(
+    _table.c.sequence.in_(bindparam("sequences", expanding=True))
+)
+_NEXT_SEQUENCES = text(
+    "SELECT nextval(pg_get_serial_sequence('usage_events', 'sequence')) FROM generate_series(1, :count)"
+)
+
 
 def take_sequences(connection: Connection, count: int) -> list[int]:
     """``count`` new, increasing sequence numbers (call under the ingest lock)."""
     if count <= 0:
         return []
     if connection.dialect.name == "postgresql":
-        numbers = connection.scalars(
-            text(
-                "SELECT nextval(pg_get_serial_sequence('usage_events', 'sequence')) "
-                "FROM generate_series(1, :count)"
-            ),
-            {"count": count},
-        )
-        return sorted(numbers)
-    highest = connection.scalar(select(func.max(_table.c.sequence))) or 0
+        return sorted(connection.scalars(_NEXT_SEQUENCES, {"count": count}))
+    highest = connection.scalar(_HIGHEST_SEQUENCE) or 0
     return list(range(highest + 1, highest + 1 + count))
 
 
@@ -68,9 +70,8 @@ def insert_event_rows(connection: Connection, rows: Sequence[Mapping[str, Any]])
         return sequences
     # Some keys were stored already (a retried export): find which rows went in. The sequences were
     # taken under the ingest lock, so no other row can hold one of them.
-    column = _table.c.sequence
     stored: set[int] = set()
     for start in range(0, len(sequences), _KEYS_PER_SELECT):
         chunk = sequences[start : start + _KEYS_PER_SELECT]
-        stored.update(connection.scalars(select(column).where(column.in_(chunk))))
+        stored.update(connection.scalars(_STORED_SEQUENCES, {"sequences": chunk}))
     return [sequence for sequence in sequences if sequence in stored]

@@ -41,7 +41,7 @@ from datetime import UTC, datetime
 from operator import attrgetter
 from typing import Any
 
-from sqlalchemy import Connection, select, update
+from sqlalchemy import Connection, bindparam, select, update
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.orm import Session
 
@@ -205,11 +205,8 @@ def ingest(
         record_consumption(connection, inserted, merged=merged_sequences)
         # Hourly rollups too: exact as soon as the batch commits (a merge recomputes its cells).
         update_rollups(connection, new_rows, merged_sequences)
-        connection.execute(
-            update(IngestState)
-            .where(IngestState.id == INGEST_STATE_ID)
-            .values(ingested_events=IngestState.ingested_events + len(inserted))
-        )
+        if inserted:
+            connection.execute(_COUNT_INGESTED, {"count": len(inserted)})
     return IngestResult(
         inserted=len(inserted),
         duplicates=in_batch_duplicates + len(conflicting) - len(merged_sequences),
@@ -235,9 +232,7 @@ def _dedupe_key_of(event: object) -> str | None:
 
 def _json_document(metadata: Mapping[str, Any]) -> dict[str, Any]:
     """``metadata`` as plain JSON that both databases store (PostgreSQL rejects NUL in JSONB)."""
-    if type(metadata) is dict and all(
-        type(key) is str and "\x00" not in key and _plain_json_value(value) for key, value in metadata.items()
-    ):
+    if type(metadata) is dict and _plain_json_document(metadata):
         return metadata  # already what a JSON round trip would give back: skip it
     try:
         text = json.dumps(dict(metadata), default=str, allow_nan=False)
@@ -247,6 +242,24 @@ def _json_document(metadata: Mapping[str, Any]) -> dict[str, Any]:
         raise InvalidEventError("metadata contains a NUL character")
     document: dict[str, Any] = json.loads(text)
     return document
+
+
+def _plain_json_document(metadata: dict[Any, Any]) -> bool:
+    """Whether a JSON round trip gives ``metadata`` back unchanged: text keys and plain values, no NUL.
+
+    :func:`_plain_json_value` for each value, unrolled for the usual flat document of texts and numbers
+    (this runs for every event).
+    """
+    for key, value in metadata.items():
+        if type(key) is not str or "\x00" in key:
+            return False
+        kind = type(value)
+        if kind is str:
+            if "\x00" in value:
+                return False
+        elif kind is not int and kind is not bool and value is not None and not _plain_json_value(value):
+            return False
+    return True
 
 
 _JSON_SCALARS = (int, bool, type(None))
@@ -266,10 +279,30 @@ def _plain_json_value(value: Any) -> bool:
     return False
 
 
-def _lock_ingest(connection: Connection, now: datetime) -> None:
-    connection.execute(
-        update(IngestState).where(IngestState.id == INGEST_STATE_ID).values(last_ingest_at=now)
+# Ingest's fixed statements are built once: building one (columns, operators, coercions) cost several
+# times its execution, for every batch, and a batch is often a single export request.
+_ingest_state = IngestState.__table__
+_LOCK_INGEST = (
+    update(_ingest_state)
+    .where(_ingest_state.c.id == INGEST_STATE_ID)
+    .values(last_ingest_at=bindparam("now", type_=_ingest_state.c.last_ingest_at.type))
+)
+_COUNT_INGESTED = (
+    update(_ingest_state)
+    .where(_ingest_state.c.id == INGEST_STATE_ID)
+    .values(
+        ingested_events=_ingest_state.c.ingested_events
+        + bindparam("count", type_=_ingest_state.c.ingested_events.type)
     )
+)
+_customers = Customer.__table__
+_CUSTOMER_IDS = select(_customers.c.external_id, _customers.c.id).where(
+    _customers.c.external_id.in_(bindparam("external_ids", expanding=True))
+)
+
+
+def _lock_ingest(connection: Connection, now: datetime) -> None:
+    connection.execute(_LOCK_INGEST, {"now": now})
 
 
 def _dialect_insert(connection: Connection, table: Any) -> Any:
@@ -296,9 +329,7 @@ def ensure_customers(connection: Connection, external_ids: Iterable[str], now: d
 
 
 def _customer_ids(connection: Connection, external_ids: list[str]) -> dict[str, int]:
-    rows = connection.execute(
-        select(Customer.external_id, Customer.id).where(Customer.external_id.in_(external_ids))
-    )
+    rows = connection.execute(_CUSTOMER_IDS, {"external_ids": external_ids})
     return {external_id: customer_id for external_id, customer_id in rows}
 
 

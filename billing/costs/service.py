@@ -27,10 +27,14 @@ _COST_COLUMNS = (
     "reasoning_tokens",
 )
 
+# Built once: ingest reads the overrides in every batch, and building the statement cost more than
+# running it.
+_ALL_OVERRIDES = select(*PriceOverrideRecord.__table__.c)
+
 
 def load_overrides(connection: Connection) -> list[PriceOverride]:
     """Every stored price override."""
-    rows = connection.execute(select(*PriceOverrideRecord.__table__.c)).all()
+    rows = connection.execute(_ALL_OVERRIDES).all()
     return [
         PriceOverride(
             r.provider,
