@@ -6,9 +6,11 @@ events are written and under the same ingest lock, so a rollup is exact the mome
 (no compactor, no watermark, no lag — the price is a few extra statements per batch):
 
 - **New events** (the rows ingest just inserted, still in memory) are folded into cells in Python
-  (:func:`~spanledger.billing.rollups.cells.fold_events`) and added to the stored cells in SQL: one
-  ``SELECT`` of the touched cells' ids, one executemany ``UPDATE`` adding the deltas (sums and counts
-  add, minimum and maximum compare), one multi-row ``INSERT`` of the new cells.
+  (:func:`~spanledger.billing.rollups.cells.fold_batch`: plain tuples, one column at a time — every
+  batch pays for it) and added to the stored cells in SQL: one ``SELECT`` of the touched cells' ids
+  (built once; the hour is matched as the driver returns it, not parsed per row), one executemany
+  ``UPDATE`` adding the deltas (sums and counts add, minimum and maximum compare), one multi-row
+  ``INSERT`` of the new cells.
   A *late* event (one that occurred long ago) is no different: it lands in its own hour's cell.
 - **Merged events** (a second record of a call filled NULL counts, models, provider or the customer)
   may have *moved* between cells, and a minimum or maximum cannot be un-added. So the cells the event
@@ -17,8 +19,9 @@ events are written and under the same ingest lock, so a rollup is exact the mome
   customer is small, so this stays cheap and always exact.
 
 The **daily** cells (:mod:`.days`: sums and counts only) follow the hourly ones in the same
-transaction. New events add their day deltas — the batch's hourly cells summed by day, no extra read
-of events: one ``SELECT`` of the touched day cells' ids, one ``UPDATE`` (executemany) that adds the
+transaction. New events add their day deltas — the batch's hourly cells summed by day
+(:func:`~spanledger.billing.rollups.days.fold_batch_days`), no extra read of events and no second fold
+of them: one ``SELECT`` of the touched day cells' ids, one ``UPDATE`` (executemany) that adds the
 deltas in SQL, one ``INSERT``.
 Whatever recomputes hourly cells (merges, :func:`refresh_rollups`) then recomputes the touched
 (customer, day) cells from the hourly cells of that day (a delete, a read of at most 24 hourly cells
@@ -46,6 +49,7 @@ from sqlalchemy import (
     delete,
     func,
     insert,
+    literal_column,
     or_,
     select,
     type_coerce,
@@ -150,13 +154,18 @@ def _add_cell_delta() -> Any:
     """``UPDATE`` adding a cell delta in SQL (no read of the stored measures): sums and counts add, the
     minimum and maximum take the smaller and larger value; a field with nothing counted in the delta
     keeps its stored values (a sum stays NULL while nothing is counted, like SQL's ``SUM``; the delta's
-    own sum, NULL then, is not read)."""
+    own sum, NULL then, is not read).
+
+    Each delta value appears as few times as the logic allows, and the zeros are literals: every
+    placeholder is bound (and an exact decimal converted) once per row by the driver. ``x <= NULL``
+    is NULL, so ``CASE WHEN nothing added OR new >= stored THEN stored ELSE new END`` takes the new
+    minimum when the stored one is NULL."""
     c = _rollups.c
     later = bindparam("d_max_sequence", type_=BigInteger())
     values: dict[str, Any] = {
         "event_count": c.event_count + bindparam("d_event_count", type_=BigInteger()),
         "unknown_cost_events": c.unknown_cost_events + bindparam("d_unknown", type_=BigInteger()),
-        "max_sequence": case((later > c.max_sequence, later), else_=c.max_sequence),
+        "max_sequence": case((later <= c.max_sequence, c.max_sequence), else_=later),
     }
     for name in ROLLUP_MEASURED_FIELDS:
         total, count, low, high = (c[f"{name}_{part}"] for part in SUMMARY_PARTS)
@@ -164,16 +173,17 @@ def _add_cell_delta() -> Any:
         new_low = bindparam(f"d_{name}_min", type_=low.type)
         new_high = bindparam(f"d_{name}_max", type_=high.type)
         values[f"{name}_sum"] = case(
-            (added == 0, total), else_=func.coalesce(total, 0) + bindparam(f"d_{name}_sum", type_=total.type)
+            (added == _ZERO, total),
+            else_=func.coalesce(total, _ZERO) + bindparam(f"d_{name}_sum", type_=total.type),
         )
         values[f"{name}_count"] = count + added
-        values[f"{name}_min"] = case(
-            (added == 0, low), (or_(low.is_(None), new_low < low), new_low), else_=low
-        )
-        values[f"{name}_max"] = case(
-            (added == 0, high), (or_(high.is_(None), new_high > high), new_high), else_=high
-        )
+        values[f"{name}_min"] = case((or_(added == _ZERO, new_low >= low), low), else_=new_low)
+        values[f"{name}_max"] = case((or_(added == _ZERO, new_high <= high), high), else_=new_high)
     return update(_rollups).where(c.id == bindparam("row_id")).values(values)
+
+
+#: A zero written into the SQL, not bound per row (on SQLite an exact decimal's zero is the integer 0).
+_ZERO = literal_column("0")
 
 
 def add_days(connection: Connection, days: Mapping[KeyValues, Sequence[Any]]) -> None:
@@ -197,7 +207,8 @@ def _add_day_delta() -> Any:
         total, count = _daily.c[f"{name}_sum"], _daily.c[f"{name}_count"]
         added = bindparam(f"d_{name}_count", type_=BigInteger())
         values[f"{name}_sum"] = case(
-            (added == 0, total), else_=func.coalesce(total, 0) + bindparam(f"d_{name}_sum", type_=total.type)
+            (added == _ZERO, total),
+            else_=func.coalesce(total, _ZERO) + bindparam(f"d_{name}_sum", type_=total.type),
         )
         values[f"{name}_count"] = count + added
     return update(_daily).where(_daily.c.id == bindparam("row_id")).values(values)
