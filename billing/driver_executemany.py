@@ -192,14 +192,26 @@ def _outcome(convert: _Processor, value: Any) -> tuple[Any, ...]:
 
 
 def _quick_sqlite_datetime(processor: _Processor) -> _Processor:
-    # UTCDateTime drops the zone of a UTC datetime and SQLite's DATETIME writes what is left as
-    # "YYYY-MM-DD HH:MM:SS.ffffff": the first 26 characters of isoformat's text, in one C call.
+    # UTCDateTime drops the zone of a UTC datetime and SQLite's DATETIME writes what is left with its
+    # storage format; the same format, filled from a tuple (quicker than from a dict, or isoformat).
     def convert(value: Any) -> Any:
         if type(value) is datetime and value.tzinfo is UTC:
-            return value.isoformat(" ", "microseconds")[:26]
+            return _SQLITE_DATETIME % (
+                value.year,
+                value.month,
+                value.day,
+                value.hour,
+                value.minute,
+                value.second,
+                value.microsecond,
+            )
         return processor(value)
 
     return convert
+
+
+#: SQLAlchemy's SQLite DATETIME storage format, positionally.
+_SQLITE_DATETIME = "%04d-%02d-%02d %02d:%02d:%02d.%06d"
 
 
 def _quick_utc_datetime(processor: _Processor) -> _Processor:
