@@ -123,10 +123,13 @@ def _converted(column: list[Any], processor: _Processor, documents: dict[tuple[A
 
 
 def _document(document: dict[str, Any], processor: _Processor, documents: dict[tuple[Any, ...], Any]) -> Any:
-    """A dict parameter is a JSON document: equal ones (equal values *of equal types*: 1, 1.0 and
-    True are equal in Python, not in JSON) are encoded once."""
+    """A dict parameter is a JSON document: equal ones (equal keys and values, in the same order and
+    *of equal types*: 1, 1.0 and True are equal in Python, not in JSON) are encoded once."""
     try:
-        key = (tuple(document.items()), tuple(map(type, document.values())))
+        # One flat tuple (its length tells the key count): a tuple per item would cost more, and
+        # every container allocated brings the next garbage collection closer.
+        values = document.values()
+        key = (*document, *map(type, document), *values, *map(type, values))
         converted = documents.get(key)
     except TypeError:  # an unhashable value (a list): encode it on its own
         return processor(document)

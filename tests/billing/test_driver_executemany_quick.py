@@ -122,7 +122,10 @@ def test_quick_exact_decimal_follows_the_decimal_context(precision):
 def test_column_parameters_equal_row_by_row_processing():
     """Every column, None, shared objects, equal JSON documents of different value types."""
     when = datetime(2026, 11, 3, 10, 0, 0, 5, tzinfo=UTC)
-    documents = [{"n": 1}, {"n": 1.0}, {"n": True}, {"n": 1}, {"tags": ["a", "b"]}, {}, {"ü": "\u2603"}]
+    documents = [
+        {"n": 1}, {"n": 1.0}, {"n": True}, {"n": 1}, {"tags": ["a", "b"]}, {}, {"ü": "\u2603"},
+        {"a": 1, "b": 2}, {"b": 2, "a": 1}, {1: "x"}, {True: "x"}, {"1": "x"}, {1.0: "x"}, {"a": 1, "b": 2},
+    ]  # fmt: skip
     rows = [
         _row(index, occurred_at=when + timedelta(seconds=index % 3), received_at=when, metadata=document,
              upstream_cost=[None, Decimal("0"), Decimal("0.000000000001"), Decimal("1.5")][index % 4])
