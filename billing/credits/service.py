@@ -137,18 +137,20 @@ def balance(session: Session, customer: str, meter: str, at: datetime | None = N
 
 
 def balance_amount(connection: Connection, customer_id: int, meter_id: int, at: datetime) -> Decimal:
-    """The sum of the account's entries, except credits dated after ``at``.
+    """The sum of the account's entries, except grants dated after ``at``.
 
-    A grant or pack dated later (``credits grant --at``) cannot be drawn on before its date (the replay
-    adds it to the buckets only then), so it does not count yet. Entries that take credits away count
-    whatever their date: a balance never shows credits that cannot be used at ``at``.
+    A grant dated later (``credits grant --at``, a pack bought ``--at`` a later date, the plan credits of a
+    period that has not started) cannot be drawn on before its date (the replay adds it to the buckets only
+    then), so it does not count yet. Every other entry counts whatever its date: usage and expiries, and
+    the adjustments invoices write (an overage settlement is dated at the end of the window it billed, and
+    the balance shows it as soon as the invoice is finalized).
     """
     entry = CreditEntryRecord
     total = connection.scalar(
         select(func.sum(entry.amount)).where(
             entry.customer_id == customer_id,
             entry.meter_id == meter_id,
-            (entry.occurred_at <= at) | (entry.amount <= 0),
+            (entry.occurred_at <= at) | (entry.kind != EntryKind.GRANT.value),
         )
     )
     return Decimal(total or 0)

@@ -40,7 +40,7 @@ def test_a_grant_dated_later_counts_from_its_date(session):
     assert at_promo == before + 500 == ledger.replayed_at(session, at=PROMO_DAY)
 
 
-def test_usage_before_the_date_cannot_draw_on_it_and_debits_count_whatever_their_date(session):
+def test_usage_before_the_date_cannot_draw_on_it_and_other_entries_count_whatever_their_date(session):
     ledger.setup_metered(session)
     ledger.run_period(session, "2026-12")
     _grant_later(session)
@@ -51,8 +51,10 @@ def test_usage_before_the_date_cannot_draw_on_it_and_debits_count_whatever_their
     with session.begin():
         later_debit = CreditEntry(EntryKind.ADJUSTMENT, D(-20), PROMO_DAY, reason="correction, dated later")
         add_entry(session, customer_id, meter_id, later_debit)
-    assert ledger.balance_at(session) == D(-70)
-    assert ledger.balance_at(session, at=PROMO_DAY) == D(-70 + 500)
+        later_credit = CreditEntry(EntryKind.ADJUSTMENT, D(5), PROMO_DAY, reason="goodwill, dated later")
+        add_entry(session, customer_id, meter_id, later_credit)
+    assert ledger.balance_at(session) == D(-65)
+    assert ledger.balance_at(session, at=PROMO_DAY) == D(-65 + 500)
 
 
 def test_the_portal_shows_the_balance_without_credits_dated_later(session):
