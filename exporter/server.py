@@ -13,6 +13,7 @@ share one PostgreSQL ledger: dedupe keys make each event land once whichever pro
 from __future__ import annotations
 
 import dataclasses
+import gc
 import logging
 import os
 import signal
@@ -55,6 +56,7 @@ __all__ = [
     "DEFAULT_HTTP_ENDPOINT",
     "Receiver",
     "ReceiverSettings",
+    "freeze_startup_objects",
     "parse_endpoint",
     "serve",
 ]
@@ -288,6 +290,15 @@ class Receiver:
         self.stop()
 
 
+def freeze_startup_objects() -> None:
+    """Put what starting a receiver allocated (modules, SQLAlchemy and protobuf machinery, the price data)
+    out of the garbage collector's sight, as long-running Python servers do: a full collection then scans
+    what requests allocate, not ~140k objects that live as long as the process (~85 ms of CPU each time,
+    at moments nobody chooses)."""
+    gc.collect()
+    gc.freeze()
+
+
 def migrate_if_needed(engine: Any) -> None:
     """Upgrade the schema to the head revision unless it is there already."""
     from spanledger.billing.migrate import current_revision, head_revision, upgrade
@@ -317,6 +328,7 @@ def serve(
     receiver = Receiver(settings, extra_routes=routes_factory())
     try:
         receiver.start()
+        freeze_startup_objects()
         print(
             f"spanledger receiver: OTLP/gRPC on {receiver.grpc_port or 'off'}, "
             f"OTLP/HTTP on {receiver.http_port or 'off'}; Ctrl-C to stop",

@@ -127,7 +127,7 @@ def _fork_worker(
 def _run_worker(settings: ReceiverSettings, routes_factory: RoutesFactory, ready_write: int) -> int:
     import threading
 
-    from spanledger.exporter.server import Receiver
+    from spanledger.exporter.server import Receiver, freeze_startup_objects
 
     stop = threading.Event()
     for sig in (signal.SIGINT, signal.SIGTERM):
@@ -137,6 +137,7 @@ def _run_worker(settings: ReceiverSettings, routes_factory: RoutesFactory, ready
     )
     try:
         receiver.start()
+        freeze_startup_objects()
         os.write(ready_write, b"1")
         os.close(ready_write)
         stop.wait()

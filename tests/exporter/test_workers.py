@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import gc
 import os
 import signal
 import threading
@@ -16,7 +17,7 @@ from receiver_support import start_serve, stored_events
 from spanfactory import make_spans
 
 from spanledger.billing.errors import ConfigurationError
-from spanledger.exporter.server import Receiver, ReceiverSettings
+from spanledger.exporter.server import Receiver, ReceiverSettings, freeze_startup_objects
 
 
 def _children(pid: int) -> list[int]:
@@ -113,3 +114,14 @@ def test_a_second_receiver_on_a_port_in_use_fails_clearly(tmp_path):
         second.stop(grace=1)
     finally:
         first.stop(grace=1)
+
+
+def test_startup_objects_are_frozen_out_of_the_collectors_sight():
+    long_lived = [{"allocated": "while starting"}]
+    try:
+        freeze_startup_objects()
+        assert gc.get_freeze_count() >= len(long_lived)
+        assert not any(obj is long_lived for obj in gc.get_objects())  # a collection no longer scans it
+    finally:
+        gc.unfreeze()
+    assert any(obj is long_lived for obj in gc.get_objects())
