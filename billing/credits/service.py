@@ -290,6 +290,14 @@ def close_and_grant(
     )  # fmt: skip
 
 
+_meters = Meter.__table__.c
+# Built once: building the statement cost more than running it, once per ingest transaction.
+_CREDIT_METERS = select(
+    CreditMeter.__table__.c.units_per_credit, _meters.id, _meters.name, _meters.aggregation, _meters.field,
+    _meters.event_name, _meters.filter,
+).join(Meter.__table__, _meters.id == CreditMeter.__table__.c.meter_id)
+
+
 def record_consumption(
     connection: Connection, sequences: Sequence[int], *, merged: Sequence[int] = ()
 ) -> int:
@@ -306,12 +314,7 @@ def record_consumption(
     every = [*sequences, *merged]
     if not every:
         return 0
-    meters = Meter.__table__.c
-    credit_meters = connection.execute(
-        select(CreditMeter.__table__.c.units_per_credit, meters.id, meters.name, meters.aggregation,
-               meters.field, meters.event_name, meters.filter)
-        .join(Meter.__table__, meters.id == CreditMeter.__table__.c.meter_id)
-    ).all()  # fmt: skip
+    credit_meters = connection.execute(_CREDIT_METERS).all()
     entries: list[dict[str, Any]] = []
     recorded_at = datetime.now(UTC)
 
